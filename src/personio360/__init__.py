@@ -1,0 +1,1 @@
+"""personio360: keeps 360Learning in step with Personio."""

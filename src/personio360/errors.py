@@ -129,7 +129,15 @@ class ApiError(Personio360Error):
 
 
 class ApiUnavailable(ApiError):
-    """Network error, timeout or 5xx, still failing once retries are exhausted."""
+    """Network error, timeout or 5xx, still failing once retries are exhausted.
+
+    ``maybe_applied`` is true when a write may have landed although no answer came back
+    (a lost response): the caller must re-read before trying again (R14).
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.maybe_applied = maybe_applied
 
 
 class RateLimited(ApiError):

@@ -1,0 +1,1 @@
+"""HTTP mechanics shared by both API clients: pacing, retries, pagination, redaction."""

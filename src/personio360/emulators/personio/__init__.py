@@ -1,0 +1,69 @@
+"""The Personio emulator: v1 auth and employee reads, fault injection, a control surface.
+
+``PersonioEmulator`` bundles the state, the fault plan, the call counters and the ASGI app;
+``serve()`` runs it on 127.0.0.1 for tests, the demo and benchmarks (SPEC §5).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "PersonioEmulator",
+    "PersonioState",
+    "build_app",
+]
+
+from personio360.emulators.faults import FaultPlan
+from personio360.emulators.personio.app import build_app
+from personio360.emulators.personio.state import PersonioState
+from personio360.emulators.server import RunningServer, serve_in_thread
+from personio360.emulators.stats import CallStats
+
+DEFAULT_CLIENT_ID = "emulator-personio-client"
+DEFAULT_CLIENT_SECRET = "emulator-personio-secret"
+
+
+class PersonioEmulator:
+    """One emulated Personio company: ``.state``, ``.faults``, ``.stats``, ``.app``.
+
+    Used as a context manager it serves itself and stops on exit; ``.url`` is then the base
+    URL (the API lives under ``/v1``, the control surface under ``/_emulator``).
+    """
+
+    def __init__(self, *, client_id: str = DEFAULT_CLIENT_ID,
+                 client_secret: str = DEFAULT_CLIENT_SECRET, rate_limits: bool = True,
+                 rate_limit_factor: float = 1.0, token_ttl: float = 86400.0,
+                 faults: FaultPlan | None = None, seed: int = 0,
+                 state: PersonioState | None = None) -> None:
+        self.client_id = client_id
+        self.state = state if state is not None else PersonioState()
+        self.faults = faults if faults is not None else FaultPlan(seed=seed)
+        self.stats = CallStats()
+        self.app = build_app(self.state, client_id=client_id, client_secret=client_secret,
+                             faults=self.faults, stats=self.stats, rate_limits=rate_limits,
+                             rate_limit_factor=rate_limit_factor, token_ttl=token_ttl, seed=seed)
+        self._server: RunningServer | None = None
+
+    def __repr__(self) -> str:
+        return f"PersonioEmulator(client_id={self.client_id!r}, employees={len(self.state)})"
+
+    def serve(self) -> RunningServer:
+        """Start serving on 127.0.0.1 (a free port); the caller stops the returned server."""
+        return serve_in_thread(self.app)
+
+    @property
+    def url(self) -> str:
+        """The base URL while served as a context manager."""
+        if self._server is None:
+            raise RuntimeError("not serving: use `with PersonioEmulator() as emulator:`")
+        return self._server.url
+
+    def __enter__(self) -> PersonioEmulator:
+        self._server = self.serve()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

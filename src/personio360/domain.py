@@ -62,7 +62,7 @@ class Employee:
     status: str | None = None
     position: str | None = None
     supervisor_id: int | None = None
-    attributes: Mapping[str, AttributeValue] = field(default=_EMPTY, compare=True, hash=False)
+    attributes: Mapping[str, AttributeValue] = field(default_factory=lambda: _EMPTY, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,441 @@
+"""The configuration (SPEC §3): a TOML file validated by pydantic, secrets from the environment.
+
+``load_config(path)`` reads the file, refuses secrets written into it, validates everything
+and reports every problem at once, each with its dotted key and the file line
+(``ConfigError``). Credentials come from the environment or a ``.env`` file beside the
+config (or in the working directory), never from the TOML, and are held as ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG",
+    "Credentials",
+    "GroupSettings",
+    "Settings",
+    "find_config",
+    "load_config",
+    "load_credentials",
+]
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from personio360.errors import ConfigError, ConfigProblem
+
+DEFAULT_CONFIG = "personio360.toml"
+CONFIG_ENV = "PERSONIO360_CONFIG"
+
+#: Keys that would hold a secret: refused in the TOML whatever table they are in.
+_SECRET_KEYS = re.compile(r"(?i)(secret|password|token|client_id|api_key|apikey)")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonioSettings(_Model):
+    base_url: str = "https://api.personio.de"
+    partner_id: str = "personio360"
+    app_id: str = "personio360"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+class Learning360Settings(_Model):
+    base_url: str = "https://app.360learning.com"
+    connector_admin_email: str
+    external_id_platform: str = Field(default="personio", min_length=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("connector_admin_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+
+FilterValue = str | int | bool | list[str | int | bool]
+
+
+class GroupSettings(_Model):
+    """One synced group: its 360Learning id, whether it is active, and its scope filter (R1)."""
+
+    id: str
+    enabled: bool = True
+    where: dict[str, FilterValue] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _object_id(cls, value: str) -> str:
+        if not _OBJECT_ID.match(value):
+            raise ValueError(f"{value!r} is not a 360Learning group id (24 hexadecimal characters)")
+        return value.lower()
+
+    @field_validator("where")
+    @classmethod
+    def _attributes(cls, value: dict[str, FilterValue]) -> dict[str, FilterValue]:
+        for key, wanted in value.items():
+            _check_attribute(key)
+            if isinstance(wanted, list) and not wanted:
+                raise ValueError(f"the filter on {key!r} lists no value")
+        return value
+
+    def accepted(self, attribute: str) -> tuple[str, ...]:
+        """The filter's accepted values for ``attribute``, as text."""
+        wanted = self.where[attribute]
+        values = wanted if isinstance(wanted, list) else [wanted]
+        return tuple(str(v) for v in values)
+
+
+class GroupStructure(_Model):
+    levels: list[str] = Field(default_factory=list)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[str]) -> list[str]:
+        for key in value:
+            _check_attribute(key)
+        if len(set(value)) != len(value):
+            raise ValueError("a level is listed twice")
+        return value
+
+
+class Safety(_Model):
+    max_deletions: int | str | None = None
+    leavers: Literal["delete", "deactivate"] = "delete"
+
+    @field_validator("max_deletions")
+    @classmethod
+    def _threshold(cls, value: int | str | None) -> int | str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise ValueError("must be a number of users or a percentage such as \"5%\"")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be 0 or more")
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+        if not match or not 0 <= float(match.group(1)) <= 100:
+            raise ValueError(f"{value!r} is neither a number of users nor a percentage between 0% and 100%")
+        return f"{match.group(1)}%"
+
+    def deletion_limit(self, managed_users: int) -> int:
+        """R13b: the most deletions a run applies without ``--allow-deletions``.
+
+        Default: 10 users or 5% of managed users, whichever is larger.
+        """
+        if self.max_deletions is None:
+            return max(10, math.floor(managed_users * 0.05))
+        if isinstance(self.max_deletions, int):
+            return self.max_deletions
+        return math.floor(managed_users * float(self.max_deletions.rstrip("%")) / 100)
+
+
+class Schedule(_Model):
+    every: str = "1h"
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        match = _DURATION.match(value)
+        if not match or int(match.group(1)) == 0:
+            raise ValueError(f"{value!r} is not a duration such as \"30m\", \"1h\" or \"1d\"")
+        return value.strip()
+
+    @property
+    def interval(self) -> timedelta:
+        match = _DURATION.match(self.every)
+        assert match is not None
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return timedelta(**{unit: int(match.group(1))})
+
+
+class StateSettings(_Model):
+    url: str | None = None
+
+
+class Settings(_Model):
+    """The whole validated configuration; ``source`` is the file it came from."""
+
+    environment: Literal["test", "production"]
+    personio: PersonioSettings = Field(default_factory=PersonioSettings)
+    learning360: Learning360Settings
+    groups: Annotated[list[GroupSettings], Field(min_length=1)]
+    group_structure: GroupStructure = Field(default_factory=GroupStructure)
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    safety: Safety = Field(default_factory=Safety)
+    schedule: Schedule = Field(default_factory=Schedule)
+    state: StateSettings = Field(default_factory=StateSettings)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _custom_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for attribute, name in value.items():
+            _check_attribute(attribute)
+            if not name.strip():
+                raise ValueError(f"the 360Learning field name for {attribute!r} is empty")
+            key = name.strip().casefold()
+            if key in names:
+                raise ValueError(f"{names[key]!r} and {attribute!r} both map to the field {name!r}")
+            names[key] = attribute
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_groups(self) -> Settings:
+        seen: set[str] = set()
+        for group in self.groups:
+            if group.id in seen:
+                raise ValueError(f"the group {group.id} is listed twice in [[groups]]")
+            seen.add(group.id)
+        return self
+
+    @property
+    def state_url(self) -> str:
+        """The state store's URL: one store per environment by default (R12)."""
+        if self.state.url:
+            return self.state.url
+        base = self.source.parent if self.source else Path.cwd()
+        return f"sqlite:///{base / f'personio360-{self.environment}.db'}"
+
+    @property
+    def enabled_groups(self) -> tuple[GroupSettings, ...]:
+        return tuple(g for g in self.groups if g.enabled)
+
+    def attributes_named(self) -> dict[str, str]:
+        """Every Personio attribute the config names, with where it is named (for R11)."""
+        named: dict[str, str] = {}
+        for index, group in enumerate(self.groups):
+            for key in group.where:
+                named.setdefault(key, f"groups[{index}].where")
+        for key in self.group_structure.levels:
+            named.setdefault(key, "group_structure.levels")
+        for key in self.custom_fields:
+            named.setdefault(key, "custom_fields")
+        return named
+
+
+class Credentials(_Model):
+    """The four secrets, from the environment or ``.env``; never from the TOML (SPEC §3)."""
+
+    personio_client_id: SecretStr
+    personio_client_secret: SecretStr
+    learning360_client_id: SecretStr
+    learning360_client_secret: SecretStr
+
+
+_CREDENTIAL_VARS = {
+    "personio_client_id": "PERSONIO_CLIENT_ID",
+    "personio_client_secret": "PERSONIO_CLIENT_SECRET",
+    "learning360_client_id": "LEARNING360_CLIENT_ID",
+    "learning360_client_secret": "LEARNING360_CLIENT_SECRET",
+}
+
+
+def find_config(path: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: ``--config``, else ``$PERSONIO360_CONFIG``, else ``personio360.toml``."""
+    chosen = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    return Path(chosen)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read, check and validate the config file; every problem is reported at once."""
+    file = find_config(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no config file at {file}",
+            hint="pass --config PATH, set PERSONIO360_CONFIG, or create personio360.toml "
+            "(see docs/configuration.md)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {file}: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file} is not valid TOML: {exc}", hint="fix the TOML syntax at that line") from None
+    locator = _Locator(text, str(file))
+    problems = [
+        ConfigProblem(key, "secrets must not be written in the config file; set them in the "
+                      "environment or a .env file instead", locator.line(key), str(file))
+        for key in _secret_keys(raw)
+    ]
+    for key in _secret_keys(raw):
+        _drop(raw, key)  # reported above; not again as an unknown key
+    try:
+        settings = Settings.model_validate({**raw, "source": file.resolve()})
+    except ValidationError as exc:
+        problems.extend(_problems(exc, locator, str(file)))
+        settings = None
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"the config file {file} has {count}:", problems=tuple(problems),
+                          hint="correct each key listed above (docs/configuration.md describes them)")
+    assert settings is not None
+    return settings
+
+
+def load_credentials(settings: Settings, environ: Mapping[str, str] | None = None) -> Credentials:
+    """The credentials from the environment, else from ``.env`` beside the config or in the cwd."""
+    env = dict(environ if environ is not None else os.environ)
+    dotenv: dict[str, str] = {}
+    for candidate in _dotenv_files(settings):
+        for key, value in dotenv_values(candidate).items():
+            if value is not None:
+                dotenv.setdefault(key, value)
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for field, var in _CREDENTIAL_VARS.items():
+        value = env.get(var) or dotenv.get(var)
+        if value:
+            values[field] = value
+        else:
+            missing.append(var)
+    if missing:
+        raise ConfigError(
+            f"missing credentials: {', '.join(missing)}",
+            hint="export them in the environment or write them in a .env file beside the config "
+            "(VAR=value, one per line); never in the TOML file",
+        )
+    return Credentials.model_validate(values)
+
+
+def _dotenv_files(settings: Settings) -> list[Path]:
+    files = []
+    if settings.source is not None:
+        files.append(settings.source.parent / ".env")
+    files.append(Path.cwd() / ".env")
+    return [f for f in dict.fromkeys(files) if f.is_file()]
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _check_attribute(key: str) -> None:
+    if not _ATTRIBUTE.match(key):
+        raise ValueError(f"{key!r} is not a Personio attribute key (such as office or dynamic_1234)")
+
+
+def _secret_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    found: list[str] = []
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found.extend(_secret_keys(value, f"{path}."))
+        elif _SECRET_KEYS.search(key) and prefix.rstrip(".") in ("personio", "learning360", ""):
+            found.append(path)
+    return found
+
+
+def _drop(raw: dict[str, Any], dotted: str) -> None:
+    *tables, last = dotted.split(".")
+    node: Any = raw
+    for table in tables:
+        node = node[table]
+    node.pop(last, None)
+
+
+def _problems(exc: ValidationError, locator: _Locator, file: str) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in error["loc"] if part not in ("function-after", "function-before")]
+        loc = [part for part in loc if not part.startswith(("str", "int", "list[", "bool", "literal"))
+               or part.isdigit()]
+        key = _dotted(loc)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling; docs/configuration.md lists the keys)"
+        elif error["type"] == "missing":
+            message = "required but missing"
+        problems.append(ConfigProblem(key, message, locator.line(key), file))
+    return problems
+
+
+def _dotted(loc: list[str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+class _Locator:
+    """Maps a dotted key (``groups[1].where.office``) back to its line in the TOML text.
+
+    tomllib keeps no positions, so this follows the file's table headers and keys; it finds
+    the line of the deepest part of the key that is written in the file.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
+
+    def __init__(self, text: str, file: str) -> None:
+        self.file = file
+        self.lines: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        table = ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                name = header.group(2).strip()
+                if header.group(1) == "[[":
+                    index = counts.get(name, -1) + 1
+                    counts[name] = index
+                    table = f"{name}[{index}]"
+                else:
+                    table = name
+                self.lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                name = key.group(1).strip("\"'")
+                full = f"{table}.{name}" if table else name
+                self.lines.setdefault(full, number)
+
+    def line(self, key: str) -> int | None:
+        parts = key
+        while parts:
+            if parts in self.lines:
+                return self.lines[parts]
+            cut = max(parts.rfind("."), parts.rfind("["))
+            if cut <= 0:
+                break
+            parts = parts[:cut]
+        return self.lines.get(parts)

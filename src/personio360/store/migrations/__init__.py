@@ -1,0 +1,1 @@
+"""Alembic migrations of the state store (script location ``personio360.store:migrations``)."""

@@ -1,0 +1,98 @@
+"""R8: the synced custom fields (which exist, which to create) and each user's values.
+
+The store remembers which 360Learning field the connector owns for each configured name
+(SPEC §4), which is how a renamed field is told apart from a deleted one: a renamed owned
+field stays in 360Learning but loses its values on synced users, and a new field with the
+configured name is created; a deleted one is recreated. Fields the connector does not sync
+keep their values: the PUT (which replaces the whole list) carries them unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NEW", "plan_fields", "plan_values"]
+
+import datetime as dt
+
+from personio360.config import Settings
+from personio360.domain import Employee
+from personio360.sync.fields import render, same_text
+from personio360.sync.operations import CreateCustomField, FieldChange, SetCustomValues
+from personio360.sync.snapshot import Snapshot
+
+NEW = "new:"
+
+
+def plan_fields(snapshot: Snapshot, settings: Settings) -> tuple[list[CreateCustomField], dict[str, str | None]]:
+    """Ops that make each configured field exist, and each configured name's field id (None = created now)."""
+    ops: list[CreateCustomField] = []
+    ids: dict[str, str | None] = {}
+    live = {f.id: f for f in snapshot.custom_fields if f.target_type == "users"}
+    for attribute, name in sorted(settings.custom_fields.items()):
+        owned = [fid for fid, n in snapshot.owned_fields.items() if n == name and fid in live
+                 and same_text(live[fid].name, name)]
+        if owned:
+            ids[name] = owned[-1]
+            continue
+        existing = next((f for f in sorted(live.values(), key=lambda f: f.id)
+                         if same_text(f.name, name)), None)
+        if existing is not None:
+            ids[name] = existing.id
+            ops.append(CreateCustomField(employee_id=None, user_id=None, attribute=attribute,
+                                         name=name, type=existing.type, existing_id=existing.id))
+            continue
+        ids[name] = None
+        ops.append(CreateCustomField(employee_id=None, user_id=None, attribute=attribute, name=name,
+                                     type=_field_type(snapshot, attribute)))
+    return ops, ids
+
+
+def plan_values(
+    snapshot: Snapshot, settings: Settings, emp: Employee, user_id: str | None,
+    ids: dict[str, str | None],
+) -> SetCustomValues | None:
+    """The user's whole value list when a synced value differs (or a renamed field still holds one)."""
+    if not settings.custom_fields:
+        return None
+    live = {f.id: f for f in snapshot.custom_fields}
+    current = {v.custom_field_id: v for v in snapshot.custom_values.get(user_id or "", ())}
+    synced_ids = {i for i in ids.values() if i}
+    configured = set(settings.custom_fields.values())
+    stale = {fid for fid, name in snapshot.owned_fields.items()
+             if name in configured and fid not in synced_ids}
+    final: list[tuple[str, str, str]] = []
+    changes: list[FieldChange] = []
+    for value in sorted(current.values(), key=lambda v: v.custom_field_id):
+        if value.custom_field_id in stale:
+            name = live[value.custom_field_id].name if value.custom_field_id in live else value.custom_field_id
+            changes.append(FieldChange(name, value.value, None))
+        elif value.custom_field_id not in synced_ids:
+            final.append((value.custom_field_id, value.type, value.value))
+    for attribute, name in sorted(settings.custom_fields.items()):
+        field_id = ids.get(name)
+        ftype = live[field_id].type if field_id in live else _field_type(snapshot, attribute)
+        want = _rendered(emp.attributes.get(attribute), ftype)
+        have = current.get(field_id).value if field_id and field_id in current else None  # type: ignore[union-attr]
+        if want is not None:
+            final.append((field_id or f"{NEW}{name}", ftype, want))
+        if want != have:
+            changes.append(FieldChange(name, have, want))
+    if not changes:
+        return None
+    return SetCustomValues(employee_id=emp.id, user_id=user_id, values=tuple(changes), final=tuple(final))
+
+
+def _rendered(value: object, ftype: str) -> str | None:
+    text = render(value)  # type: ignore[arg-type]
+    if text is not None and ftype == "date" and not isinstance(value, dt.date):
+        return None if len(text) < 10 else text[:10]
+    return text
+
+
+def _field_type(snapshot: Snapshot, attribute: str) -> str:
+    """A field created for a date attribute is a date field (its values sent as YYYY-MM-DD)."""
+    for emp in snapshot.employees.values():
+        value = emp.attributes.get(attribute)
+        if value is not None:
+            return "date" if isinstance(value, dt.date) else "string"
+    return "string"
+

@@ -1,0 +1,54 @@
+"""R4 and R8: render Personio values as 360Learning text, and compare them the way the rules say."""
+
+from __future__ import annotations
+
+__all__ = ["EMAIL", "clean_email", "render", "same_text"]
+
+import datetime as dt
+import re
+import unicodedata
+
+from personio360.domain import AttributeValue
+
+EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def render(value: AttributeValue) -> str | None:
+    """R8: objects by their name (the client already gives names), lists joined with ", ",
+    dates as YYYY-MM-DD; empty values are ``None`` (they clear the field)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        parts = [p for p in (render(v) for v in value) if p]
+        return ", ".join(parts) or None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = _CONTROL.sub(" ", str(value)).strip()
+    text = re.sub(r"\s{2,}", " ", text)
+    return text or None
+
+
+def same_text(a: str | None, b: str | None) -> bool:
+    """R7 and filters: equal once trimmed and compared case-insensitively (NFC)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return _fold(a) == _fold(b)
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip().casefold()
+
+
+def clean_email(value: str | None) -> str | None:
+    """The employee's email, trimmed and lower-cased (R2 matching); ``None`` if missing or invalid."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    return text if EMAIL.match(text) else None

@@ -1,0 +1,86 @@
+"""R2 and R6: which 360Learning user serves each in-scope employee, and which never may.
+
+Order of R2: the open link; else the user an external-ID mapping of our platform ties to the
+employee id; else the user with the same email (adoption); else a new user. A user claimed
+by one employee is never given to another (R15), and a deleted user comes back through
+360Learning's restore-on-create (R4, R5).
+"""
+
+from __future__ import annotations
+
+__all__ = ["Match", "mail_index", "resolve"]
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from personio360.domain import LmsUser
+from personio360.sync.operations import EmployeeError
+from personio360.sync.snapshot import Snapshot
+
+DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """How ``employee_id`` is served: ``link``, ``external_id``, ``email`` (adopt), ``create``,
+    or ``restore`` (the user was deleted: creating with its mail brings the account back)."""
+
+    employee_id: int
+    how: str
+    user_id: str | None = None
+
+
+def mail_index(users: Mapping[str, LmsUser]) -> dict[str, str]:
+    """Users by trimmed, lower-cased mail; a live user wins over a deleted one."""
+    index: dict[str, str] = {}
+    for user in sorted(users.values(), key=lambda u: (u.status != DELETED, u.id)):
+        if user.mail:
+            index[user.mail.strip().lower()] = user.id
+    return index
+
+
+def resolve(
+    snapshot: Snapshot, emails: Mapping[int, str]
+) -> tuple[dict[int, Match], list[EmployeeError]]:
+    """Match every employee of ``emails`` (in-scope, valid, unique emails) to a user or a create."""
+    by_mail = mail_index(snapshot.users)
+    by_value = {m.value: m for m in snapshot.external_ids.values()}
+    claimed: dict[str, int] = {
+        link.user_id: employee_id for employee_id, link in snapshot.links.items()
+    }
+    matches: dict[int, Match] = {}
+    errors: list[EmployeeError] = []
+    for employee_id in sorted(emails):
+        link = snapshot.links.get(employee_id)
+        if link is not None:
+            matches[employee_id] = _existing(snapshot, employee_id, link.user_id, "link")
+            continue
+        mapping = by_value.get(str(employee_id))
+        if mapping is not None and mapping.target_id in snapshot.users and \
+                claimed.get(mapping.target_id, employee_id) == employee_id:
+            claimed[mapping.target_id] = employee_id
+            matches[employee_id] = _existing(snapshot, employee_id, mapping.target_id, "external_id")
+            continue
+        user_id = by_mail.get(emails[employee_id])
+        if user_id is None:
+            matches[employee_id] = Match(employee_id, "create")
+            continue
+        owner = claimed.get(user_id)
+        if owner is not None and owner != employee_id:
+            errors.append(EmployeeError(
+                employee_id, "email_in_use",
+                f"the email {emails[employee_id]} belongs to the 360Learning user linked to "
+                f"employee {owner}; nothing was linked (it resolves once employee {owner}'s "
+                "email differs)",
+            ))
+            continue
+        claimed[user_id] = employee_id
+        matches[employee_id] = _existing(snapshot, employee_id, user_id, "email")
+    return matches, errors
+
+
+def _existing(snapshot: Snapshot, employee_id: int, user_id: str, how: str) -> Match:
+    user = snapshot.users.get(user_id)
+    if user is None or user.status == DELETED:
+        return Match(employee_id, "restore", user_id)
+    return Match(employee_id, how, user_id)

@@ -1,0 +1,313 @@
+"""The Plan and its typed operations: the data ``plan`` prints and ``sync`` applies (STYLE §7.4).
+
+Every operation names the employee it serves and carries its ``changes`` (field, before,
+after) so that the run records say who, what, before → after (R16). An operation on a user
+created in the same run has ``user_id=None``: the executor resolves it through the link the
+create records, so a supervisor created in the same run still becomes a manager (R9).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PHASES",
+    "AdoptUser",
+    "CloseLink",
+    "CreateCustomField",
+    "CreateUser",
+    "DeactivateUser",
+    "DeleteUser",
+    "EmployeeError",
+    "FieldChange",
+    "MoveUser",
+    "Operation",
+    "Plan",
+    "SetCustomValues",
+    "SetExternalId",
+    "SetManager",
+    "UpdateUser",
+    "phase_of",
+]
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field's change: ``name`` goes from ``before`` to ``after`` (``None`` = empty)."""
+
+    name: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    kind: ClassVar[str] = ""
+    rule: ClassVar[str] = ""
+    employee_id: int | None
+    user_id: str | None
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "rule": self.rule}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = [
+                    {"name": v.name, "before": v.before, "after": v.after}
+                    if isinstance(v, FieldChange) else v for v in value
+                ]
+            data[f.name] = value
+        data["changes"] = [
+            {"name": c.name, "before": c.before, "after": c.after} for c in self.changes
+        ]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCustomField(_Op):
+    """R8: create the 360Learning custom field ``name`` for ``attribute``."""
+
+    kind: ClassVar[str] = "create_custom_field"
+    rule: ClassVar[str] = "R8"
+    attribute: str = ""
+    name: str = ""
+    type: str = "string"
+    existing_id: str | None = None
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        if self.existing_id:
+            return (FieldChange("custom field owned", None, f"{self.name} ({self.existing_id})"),)
+        return (FieldChange("custom field", None, self.name),)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateUser(_Op):
+    """R3: create the user (or restore a deleted one with the same mail, R4/R5) in ``group_id``."""
+
+    kind: ClassVar[str] = "create_user"
+    rule: ClassVar[str] = "R3"
+    mail: str = ""
+    first_name: str | None = None
+    last_name: str | None = None
+    job: str | None = None
+    group_id: str = ""
+    restore_of: str | None = None
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return tuple(
+            FieldChange(name, None, value)
+            for name, value in (("mail", self.mail), ("first name", self.first_name),
+                                ("last name", self.last_name), ("job", self.job),
+                                ("learner of", self.group_id))
+            if value
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptUser(_Op):
+    """R2: link an existing user, found by ``how`` (``external_id`` or ``email``)."""
+
+    kind: ClassVar[str] = "adopt_user"
+    rule: ClassVar[str] = "R2"
+    how: str = "email"
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange("link", None, f"{self.user_id} (matched by {self.how})"),)
+
+
+@dataclass(frozen=True, slots=True)
+class SetExternalId(_Op):
+    """R2: make the platform's external-ID mapping of the user say the employee id."""
+
+    kind: ClassVar[str] = "set_external_id"
+    rule: ClassVar[str] = "R2"
+    platform: str = "personio"
+    mapping_id: str | None = None
+    before: str | None = None
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange("external id", self.before, str(self.employee_id)),)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateUser(_Op):
+    """R4: overwrite the default fields that differ from Personio."""
+
+    kind: ClassVar[str] = "update_user"
+    rule: ClassVar[str] = "R4"
+    fields_changed: tuple[FieldChange, ...] = ()
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return self.fields_changed
+
+
+@dataclass(frozen=True, slots=True)
+class MoveUser(_Op):
+    """R7: make the user a learner of ``add`` and no longer of ``remove`` (removals first)."""
+
+    kind: ClassVar[str] = "move_user"
+    rule: ClassVar[str] = "R7"
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange("learner of", ", ".join(self.remove) or None,
+                            ", ".join(self.add) or None),)
+
+
+@dataclass(frozen=True, slots=True)
+class SetManager(_Op):
+    """R9: the user's managers become exactly the supervisor's user (or none)."""
+
+    kind: ClassVar[str] = "set_manager"
+    rule: ClassVar[str] = "R9"
+    manager_employee_id: int | None = None
+    manager_user_id: str | None = None
+    remove: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        after = None
+        if self.manager_employee_id is not None:
+            after = self.manager_user_id or f"employee {self.manager_employee_id}"
+        return (FieldChange("manager", ", ".join(self.remove) or None, after),)
+
+
+@dataclass(frozen=True, slots=True)
+class SetCustomValues(_Op):
+    """R8: the user's synced custom field values, by configured field name."""
+
+    kind: ClassVar[str] = "set_custom_values"
+    rule: ClassVar[str] = "R8"
+    values: tuple[FieldChange, ...] = ()
+    #: the whole list to PUT: (field id, or "new:<name>" for a field created in this run, type, value)
+    final: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return self.values
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteUser(_Op):
+    """R5: the employee left the scope: delete the user (a soft delete) and close the link."""
+
+    kind: ClassVar[str] = "delete_user"
+    rule: ClassVar[str] = "R5"
+    reason: str = ""
+    mail: str | None = None
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange("status", "active", "deleted"),)
+
+
+@dataclass(frozen=True, slots=True)
+class DeactivateUser(_Op):
+    """R5 with ``leavers = "deactivate"``: schedule deactivation, keep the account, close the link."""
+
+    kind: ClassVar[str] = "deactivate_user"
+    rule: ClassVar[str] = "R5"
+    reason: str = ""
+    mail: str | None = None
+    at: str = ""
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange("to be deactivated at", None, self.at),)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseLink(_Op):
+    """R5: the employee left and the user is already gone: only the link closes (no API call)."""
+
+    kind: ClassVar[str] = "close_link"
+    rule: ClassVar[str] = "R5"
+    reason: str = ""
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange("link", self.user_id, None),)
+
+
+Operation = (
+    CreateCustomField | CreateUser | AdoptUser | SetExternalId | UpdateUser | MoveUser
+    | SetManager | SetCustomValues | DeleteUser | DeactivateUser | CloseLink
+)
+
+#: The executor's phases, in order (STYLE §7.4): fields, users, updates, memberships,
+#: managers (after creations: R9), custom values, then leavers (subject to R13b).
+PHASES: tuple[tuple[str, tuple[type[_Op], ...]], ...] = (
+    ("custom fields", (CreateCustomField,)),
+    ("users", (CreateUser, AdoptUser)),
+    ("updates", (UpdateUser, SetExternalId)),
+    ("memberships", (MoveUser,)),
+    ("managers", (SetManager,)),
+    ("custom values", (SetCustomValues,)),
+    ("leavers", (DeleteUser, DeactivateUser, CloseLink)),
+)
+
+
+def phase_of(op: Operation) -> int:
+    for index, (_name, kinds) in enumerate(PHASES):
+        if isinstance(op, kinds):
+            return index
+    raise AssertionError(f"no phase for {type(op).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeError:
+    """R15: why one employee was skipped (or one of their changes could not be made)."""
+
+    employee_id: int | None
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"employee_id": self.employee_id, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a sync will do: operations in apply order, per-employee errors, held-back deletions."""
+
+    operations: tuple[Operation, ...] = ()
+    errors: tuple[EmployeeError, ...] = ()
+    held_back: tuple[Operation, ...] = ()
+    in_scope: int = 0
+    managed: int = 0
+    deletion_limit: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not self.operations and not self.held_back
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for op in self.operations:
+            out[op.kind] = out.get(op.kind, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "in_scope": self.in_scope,
+            "managed": self.managed,
+            "deletion_limit": self.deletion_limit,
+            "counts": self.counts(),
+            "operations": [op.to_dict() for op in self.operations],
+            "held_back": [op.to_dict() for op in self.held_back],
+            "errors": [e.to_dict() for e in self.errors],
+            "notes": list(self.notes),
+        }

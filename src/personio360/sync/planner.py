@@ -1,0 +1,281 @@
+"""``plan(snapshot, settings)``: the pure heart of the sync, from a Snapshot to a Plan (no I/O).
+
+Deterministic: employees are visited by id, so the same inputs give the same Plan and
+``plan --json`` is stable. The rules it applies: R1 scope, R2 matching, R3 creates, R4
+default fields, R5 leavers, R6 unmanaged users untouched, R7 target groups, R8 custom
+values, R9 managers, R15 per-employee errors. R13's guards act on its result (safety.py).
+"""
+
+from __future__ import annotations
+
+__all__ = ["plan"]
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from personio360.config import Settings
+from personio360.domain import Employee, LmsUser
+from personio360.sync import custom
+from personio360.sync.fields import clean_email, render
+from personio360.sync.groups import cascade, target_group
+from personio360.sync.matching import Match, resolve
+from personio360.sync.operations import (
+    AdoptUser,
+    CloseLink,
+    CreateUser,
+    DeactivateUser,
+    DeleteUser,
+    EmployeeError,
+    FieldChange,
+    MoveUser,
+    Operation,
+    Plan,
+    SetExternalId,
+    SetManager,
+    UpdateUser,
+    phase_of,
+)
+from personio360.sync.scope import IN_SCOPE_STATUSES, in_scope, selecting_groups
+from personio360.sync.snapshot import Snapshot
+
+
+@dataclass
+class _Work:
+    snapshot: Snapshot
+    settings: Settings
+    ops: list[Operation] = field(default_factory=list)
+    errors: list[EmployeeError] = field(default_factory=list)
+
+
+def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Plan:
+    """Every change a sync makes for this snapshot; ``employee_id`` limits it to one person."""
+    work = _Work(snapshot, settings)
+    scoped = {
+        e.id: e for e in sorted(snapshot.employees.values(), key=lambda e: e.id)
+        if in_scope(e, settings.groups)
+    }
+    emails = _valid_emails(scoped, work.errors)
+    matches, match_errors = resolve(snapshot, emails)
+    work.errors.extend(match_errors)
+    fields_ops, field_ids = custom.plan_fields(snapshot, settings)
+    work.ops.extend(fields_ops)
+    managed_after = _managed_after(snapshot, matches)
+    for emp_id, match in matches.items():
+        _plan_employee(work, scoped[emp_id], emails[emp_id], match, managed_after, field_ids)
+    _plan_leavers(work, scoped)
+    ops = work.ops
+    errors = work.errors
+    if employee_id is not None:
+        ops = [op for op in ops if op.employee_id == employee_id]
+        errors = [e for e in errors if e.employee_id == employee_id]
+    ops.sort(key=lambda op: (phase_of(op), op.employee_id or 0, op.kind))
+    return Plan(
+        operations=tuple(ops),
+        errors=tuple(sorted(errors, key=lambda e: (e.employee_id or 0, e.code))),
+        in_scope=len(scoped),
+        managed=len(snapshot.links),
+        deletion_limit=settings.safety.deletion_limit(len(snapshot.links)),
+    )
+
+
+def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> dict[int, str]:
+    """R15: missing, invalid and duplicate emails skip the employee, with the reason."""
+    emails: dict[int, str] = {}
+    for emp in scoped.values():
+        email = clean_email(emp.email)
+        if email is None:
+            code = "missing_email" if not (emp.email or "").strip() else "invalid_email"
+            detail = "has no email" if code == "missing_email" else f"has an invalid email {emp.email!r}"
+            errors.append(EmployeeError(emp.id, code, f"the employee {detail} in Personio; skipped"))
+        else:
+            emails[emp.id] = email
+    counts = Counter(emails.values())
+    for emp_id, email in list(emails.items()):
+        if counts[email] > 1:
+            others = sorted(i for i, e in emails.items() if e == email and i != emp_id)
+            errors.append(EmployeeError(
+                emp_id, "duplicate_email",
+                f"the email {email} is also the email of employee(s) {', '.join(map(str, others))} "
+                "in Personio; skipped until it is unique",
+            ))
+    return {i: e for i, e in emails.items() if counts[e] == 1}
+
+
+def _managed_after(snapshot: Snapshot, matches: dict[int, Match]) -> dict[int, str | None]:
+    """Employees who will have a user after the run: their user id, or None if created now (R9)."""
+    after: dict[int, str | None] = {
+        emp_id: link.user_id for emp_id, link in snapshot.links.items()
+    }
+    for emp_id, match in matches.items():
+        after[emp_id] = None if match.how in ("create", "restore") else match.user_id
+    return after
+
+
+def _plan_employee(
+    work: _Work,
+    emp: Employee,
+    email: str,
+    match: Match,
+    managed_after: dict[int, str | None],
+    field_ids: dict[str, str | None],
+) -> None:
+    snapshot, settings = work.snapshot, work.settings
+    targets = _targets(work, emp)
+    if match.how in ("create", "restore"):
+        work.ops.append(CreateUser(
+            employee_id=emp.id, user_id=None, mail=emp.email.strip() if emp.email else email,
+            first_name=render(emp.first_name), last_name=render(emp.last_name),
+            job=render(emp.position), group_id=targets[0][1] if targets else "",
+            restore_of=match.user_id,
+        ))
+        user_id: str | None = None
+        user: LmsUser | None = None
+    else:
+        user_id = match.user_id
+        user = snapshot.users[user_id] if user_id else None
+        if match.how in ("email", "external_id"):
+            work.ops.append(AdoptUser(employee_id=emp.id, user_id=user_id, how=match.how))
+    _plan_external_id(work, emp.id, user_id)
+    if user is not None:
+        _plan_update(work, emp, user, adopted=match.how in ("email", "external_id"))
+    created_in = targets[0][1] if user is None and targets else None
+    _plan_memberships(work, emp.id, user_id, targets, created_in)
+    _plan_manager(work, emp, user_id, managed_after)
+    values = custom.plan_values(snapshot, settings, emp, user_id, field_ids)
+    if values is not None:
+        work.ops.append(values)
+
+
+def _targets(work: _Work, emp: Employee) -> list[tuple[str, str]]:
+    """(synced group id, target group id) for each enabled hierarchy the employee's filter selects."""
+    out = []
+    for group in selecting_groups(emp, work.settings.groups):
+        hierarchy = work.snapshot.hierarchies.get(group.id)
+        if hierarchy is not None:
+            out.append((group.id, target_group(hierarchy, emp, work.settings.group_structure.levels)))
+    return out
+
+
+def _plan_external_id(work: _Work, employee_id: int, user_id: str | None) -> None:
+    platform = work.settings.learning360.external_id_platform
+    mapping = work.snapshot.external_ids.get(user_id) if user_id else None
+    if mapping is not None and mapping.value == str(employee_id):
+        return
+    work.ops.append(SetExternalId(
+        employee_id=employee_id, user_id=user_id, platform=platform,
+        mapping_id=mapping.id if mapping else None, before=mapping.value if mapping else None,
+    ))
+
+
+def _plan_update(work: _Work, emp: Employee, user: LmsUser, *, adopted: bool) -> None:
+    """R4: overwrite what differs; never clear a name (360Learning requires one)."""
+    changes: list[FieldChange] = []
+    want_mail = (emp.email or "").strip()
+    if want_mail and (user.mail or "").strip().lower() != want_mail.lower():
+        changes.append(FieldChange("mail", user.mail, want_mail))
+    for name, want, have in (("first name", render(emp.first_name), user.first_name),
+                             ("last name", render(emp.last_name), user.last_name)):
+        if want is not None and want != have:
+            changes.append(FieldChange(name, have, want))
+    job = render(emp.position)
+    if job != (user.job or None):
+        changes.append(FieldChange("job", user.job, job))
+    if adopted and user.to_be_deactivated_at:
+        changes.append(FieldChange("to be deactivated at", user.to_be_deactivated_at, None))
+    if changes:
+        work.ops.append(UpdateUser(employee_id=emp.id, user_id=user.id, fields_changed=tuple(changes)))
+
+
+def _plan_memberships(
+    work: _Work, employee_id: int, user_id: str | None,
+    targets: list[tuple[str, str]], created_in: str | None,
+) -> None:
+    """R7: one learner role per selected hierarchy; none left in the others (enabled ones)."""
+    wanted = {top: target for top, target in targets}
+    add: list[str] = []
+    remove: list[str] = []
+    for group in work.settings.enabled_groups:
+        hierarchy = work.snapshot.hierarchies.get(group.id)
+        if hierarchy is None:
+            continue
+        current = set() if user_id is None else set(hierarchy.learners.get(user_id, frozenset()))
+        if created_in in hierarchy.group_ids:
+            current.add(created_in)
+        target = wanted.get(group.id)
+        gone = sorted(current - {target}) if target else sorted(current)
+        lost = cascade(hierarchy, gone) if gone else frozenset()
+        remove.extend(gone)
+        if target and (target not in current or target in lost):
+            add.append(target)
+    if add or remove:
+        work.ops.append(MoveUser(employee_id=employee_id, user_id=user_id,
+                                 add=tuple(add), remove=tuple(remove)))
+
+
+def _plan_manager(
+    work: _Work, emp: Employee, user_id: str | None, managed_after: dict[int, str | None]
+) -> None:
+    """R9: the supervisor's user, through its link; an out-of-scope or unlinked one clears it."""
+    current = set() if user_id is None else set(work.snapshot.managers.get(user_id, frozenset()))
+    sup = emp.supervisor_id
+    wanted_emp = sup if sup is not None and sup != emp.id and sup in managed_after else None
+    wanted_user = managed_after.get(wanted_emp) if wanted_emp is not None else None
+    if wanted_emp is not None and wanted_user is not None and wanted_user in current:
+        remove = tuple(sorted(current - {wanted_user}))
+        if remove:
+            work.ops.append(SetManager(employee_id=emp.id, user_id=user_id, remove=remove))
+        return
+    if wanted_emp is None and not current:
+        return
+    work.ops.append(SetManager(
+        employee_id=emp.id, user_id=user_id, manager_employee_id=wanted_emp,
+        manager_user_id=wanted_user, remove=tuple(sorted(current)),
+    ))
+
+
+def _plan_leavers(work: _Work, scoped: dict[int, Employee]) -> None:
+    """R5: links whose employee is out of scope end; R6: nothing else is ever removed."""
+    snapshot, settings = work.snapshot, work.settings
+    admin = settings.learning360.connector_admin_email.strip().lower()
+    for emp_id, link in sorted(snapshot.links.items()):
+        if emp_id in scoped:
+            continue
+        reason = _leaving_reason(snapshot.employees.get(emp_id))
+        user = snapshot.users.get(link.user_id)
+        if user is None or user.status == "deleted":
+            work.ops.append(CloseLink(employee_id=emp_id, user_id=link.user_id,
+                                      reason=f"{reason}; the user is already deleted"))
+            continue
+        if (user.mail or "").strip().lower() == admin:
+            work.errors.append(EmployeeError(
+                emp_id, "protected_user",
+                f"{reason}, but the user {user.mail} is the connector admin: it is never deleted "
+                "or deactivated by the connector; change learning360.connector_admin_email first",
+            ))
+            continue
+        if settings.safety.leavers == "deactivate":
+            if user.to_be_deactivated_at:
+                work.ops.append(CloseLink(employee_id=emp_id, user_id=user.id,
+                                          reason=f"{reason}; deactivation already scheduled"))
+            else:
+                work.ops.append(DeactivateUser(employee_id=emp_id, user_id=user.id, reason=reason,
+                                               mail=user.mail, at=_tomorrow(snapshot.taken_at)))
+        else:
+            work.ops.append(DeleteUser(employee_id=emp_id, user_id=user.id, reason=reason,
+                                       mail=user.mail))
+
+
+def _leaving_reason(emp: Employee | None) -> str:
+    if emp is None:
+        return "the employee is no longer in Personio"
+    status = (emp.status or "").strip().lower()
+    if status not in IN_SCOPE_STATUSES:
+        return f"the employee's status is {status or 'empty'}"
+    return "the employee no longer matches any enabled synced group"
+
+
+def _tomorrow(now: dt.datetime) -> str:
+    """360Learning wants a future date for ``toBeDeactivatedAt``: the next midnight UTC."""
+    day = (now.astimezone(dt.UTC) + dt.timedelta(days=1)).date()
+    return f"{day.isoformat()}T00:00:00.000Z"

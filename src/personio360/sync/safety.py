@@ -1,0 +1,35 @@
+"""R13: the guards that stand between a Plan and 360Learning (pure)."""
+
+from __future__ import annotations
+
+__all__ = ["check_snapshot", "hold_back_deletions"]
+
+from dataclasses import replace
+
+from personio360.config import Settings
+from personio360.errors import RunStopped
+from personio360.sync.operations import DeactivateUser, DeleteUser, Plan
+from personio360.sync.scope import in_scope
+from personio360.sync.snapshot import Snapshot
+
+
+def check_snapshot(snapshot: Snapshot, settings: Settings) -> None:
+    """R13a: Personio answered, but with no in-scope employee while users are managed: stop."""
+    if snapshot.links and not any(in_scope(e, settings.groups) for e in snapshot.employees.values()):
+        raise RunStopped(
+            f"Personio returned no in-scope employee ({len(snapshot.employees)} employees read) "
+            f"while {len(snapshot.links)} users are managed: the run stopped before any change",
+            hint="check the Personio credentials' attribute whitelist and the [[groups]] filters; "
+            "if everyone really left, disable the groups one by one",
+        )
+
+
+def hold_back_deletions(plan: Plan, *, allow_deletions: bool) -> Plan:
+    """R13b: over the limit, every deletion is held back (reported, not applied) unless allowed."""
+    leavers = [op for op in plan.operations if isinstance(op, DeleteUser | DeactivateUser)]
+    if allow_deletions or len(leavers) <= plan.deletion_limit:
+        return plan
+    kept = tuple(op for op in plan.operations if not isinstance(op, DeleteUser | DeactivateUser))
+    note = (f"{len(leavers)} users would be removed, more than the limit of {plan.deletion_limit} "
+            "(safety.max_deletions): held back; review them, then run sync --allow-deletions")
+    return replace(plan, operations=kept, held_back=tuple(leavers), notes=(*plan.notes, note))

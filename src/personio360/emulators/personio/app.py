@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -310,9 +311,9 @@ async def _credentials(request: Request) -> dict[str, Any]:
     """client_id/client_secret from a JSON or form body (personio-auth-api.yaml)."""
     content_type = request.headers.get("content-type", "")
     try:
-        if "application/x-www-form-urlencoded" in content_type or "multipart/" in content_type:
-            return dict(await request.form())
         raw = await request.body()
+        if "application/x-www-form-urlencoded" in content_type:
+            return {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
         body = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise _Reply(400, "The request body is not valid JSON.") from None

@@ -23,9 +23,10 @@ from personio360.emulators.personio.state import (
 def _berlin_offset(day: dt.date) -> dt.timedelta:
     """Europe/Berlin's UTC offset on ``day`` (EU summer time from 1980), no tz database needed."""
     def last_sunday(month: int) -> dt.date:
-        last = dt.date(day.year, month, 31)
+        last = dt.date(day.year, month + 1, 1) - dt.timedelta(days=1)
         return last - dt.timedelta(days=(last.weekday() + 1) % 7)
-    summer = day.year >= 1980 and last_sunday(3) <= day < last_sunday(10)
+    end = last_sunday(10 if day.year >= 1996 else 9)  # until 1995 summer time ended in Sept.
+    summer = day.year >= 1980 and last_sunday(3) <= day < end
     return dt.timedelta(hours=2 if summer else 1)
 
 

@@ -19,6 +19,9 @@ named below; the document itself is never edited:
   value matches both and strict validation fails by construction (360learning.md, "Quirks"):
   the branch is replaced by a non-empty string, and values are checked by their ``type``
   instead (``date`` = ``YYYY-MM-DD``).
+
+Known limit: openapi-core reads one value per deepObject key, so list operators
+(``type[in]=a&type[in]=b``) cannot be validated; test those filters without this check.
 """
 
 from __future__ import annotations

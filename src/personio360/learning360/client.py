@@ -318,8 +318,13 @@ class Learning360Client:
         if len(items) > BULK_MAX_ITEMS:
             raise ValueError(f"at most {BULK_MAX_ITEMS} bulk items per operation, got {len(items)}")
         method = "DELETE" if remove else "POST"
-        response = self._api.call(method, _BULK_MEMBERSHIPS, json_body=wire.membership_items(items),
-                              kind="bulk", ok=(202,))
+        try:
+            response = self._api.call(method, _BULK_MEMBERSHIPS, kind="bulk", ok=(202,),
+                                      json_body=wire.membership_items(items))
+        except ApiUnavailable as exc:
+            if exc.code == "bulkAPIDisabled":
+                raise _bulk_disabled(method) from None
+            raise
         location = response.headers.get("Location", "")
         operation_id = httpx.URL(location).path.rstrip("/").rpartition("/")[2]
         if not location or not operation_id:
@@ -384,6 +389,16 @@ class Learning360Client:
             if operation.status == "errored" and exc.code == "bulkOperationNotRun":
                 return ()
             raise
+
+def _bulk_disabled(method: str) -> ApiUnavailable:
+    """503 ``bulkAPIDisabled``: nothing was queued, and retrying will not help."""
+    return ApiUnavailable(
+        "the 360Learning bulk API is disabled for this company (503 bulkAPIDisabled)",
+        service=SERVICE, method=method, path=_BULK_MEMBERSHIPS, status=503,
+        code="bulkAPIDisabled", maybe_applied=False,
+        hint="ask 360Learning to enable the bulk API for this company",
+    )
+
 
 def _filters(**fields: str | None) -> dict[str, str]:
     """LHS bracket filters (guide "Filtering"): ``mail[eq]=…`` for each field that is set."""

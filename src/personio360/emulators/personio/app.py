@@ -99,6 +99,7 @@ class _Limits:
         self.auth = TokenBucket(factor, 60 * factor, clock)
         self.ip = TokenBucket(2000 / 60 * factor, 2000 * factor, clock)
         self._cooldown_until = 0.0
+        self._lock = threading.Lock()
 
     def check(self, buckets: list[TokenBucket]) -> None:
         waits = [b.take() for b in [self.ip, *buckets]]
@@ -106,12 +107,13 @@ class _Limits:
             raise _Reply(429, "Too Many Requests", retry_after=max(waits))
 
     def check_auth(self) -> None:
-        now = self._clock()
-        if now < self._cooldown_until:
-            raise _Reply(429, "Too Many Requests", retry_after=self._cooldown_until - now)
-        if self.auth.take() > 0:
-            self._cooldown_until = now + 60 / self.factor
-            raise _Reply(429, "Too Many Requests", retry_after=60 / self.factor)
+        with self._lock:
+            now = self._clock()
+            if now < self._cooldown_until:
+                raise _Reply(429, "Too Many Requests", retry_after=self._cooldown_until - now)
+            if self.auth.take() > 0:
+                self._cooldown_until = now + 60 / self.factor
+                raise _Reply(429, "Too Many Requests", retry_after=60 / self.factor)
         self.check([])
 
 

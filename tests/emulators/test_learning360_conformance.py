@@ -24,7 +24,7 @@ from personio360.emulators.learning360 import Learning360Emulator
 from personio360.emulators.learning360.routes import ROUTES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from openapi_check import API_DIR, OpenApiCheck  # noqa: E402
+from openapi_check import API_DIR, OpenApiCheck
 
 CORE = "360learning-core-api.openapi.json"
 BULK = "360learning-bulk-api.openapi.json"
@@ -107,7 +107,8 @@ def users_scenario(api: httpx.Client, emu: Learning360Emulator) -> None:
     body = {**example("InputUserDTO"), "membership": {"groupId": group.id, "role": "learner"}}
     body.pop("primaryGroupId", None)
     created = _status(api.post("/api/v2/users", json=body), 201)
-    assert created["mail"] == "john.smith@yopmail.com" and created["status"] == "invited"
+    assert created["mail"] == "john.smith@yopmail.com"
+    assert created["status"] == "invited"
     user_id = created["_id"]
     assert _status(api.get(f"/api/v2/users/{user_id}"), 200)["job"] == "Boss"
     listed = _status(api.get("/api/v2/users", params={"mail[eq]": created["mail"]}), 200)
@@ -115,7 +116,8 @@ def users_scenario(api: httpx.Client, emu: Learning360Emulator) -> None:
     _status(api.get("/api/v2/users", params={"status[eq]": "invited", "username[ne]": "x"}), 200)
     patched = _status(api.patch(f"/api/v2/users/{user_id}", json={
         "job": "Architect", "phone": None}), 200)
-    assert patched["job"] == "Architect" and "phone" not in patched
+    assert patched["job"] == "Architect"
+    assert "phone" not in patched
     owner_mail = emu.state.user(emu.state.owner_id).mail
     _status(api.patch(f"/api/v2/users/{user_id}", json={"mail": owner_mail}), 400,
             "mailAlreadyUsed")
@@ -124,7 +126,8 @@ def users_scenario(api: httpx.Client, emu: Learning360Emulator) -> None:
     assert _status(api.get(f"/api/v2/users/{user_id}"), 200)["status"] == "deleted"
     _status(api.put(f"/api/v2/users/{user_id}/activate"), 400, "userDeleted")
     restored = _status(api.post("/api/v2/users", json=body), 200)
-    assert restored["_id"] == user_id and restored["status"] == "invited"
+    assert restored["_id"] == user_id
+    assert restored["status"] == "invited"
     _status(api.delete(f"/api/v2/users/{emu.state.owner_id}"), 400, "userIsCompanyOwner")
     _status(api.get("/api/v2/users/507f1f77bcf86cd799439011"), 404, "userNotFound")
     _status(api.patch("/api/v2/users/507f1f77bcf86cd799439011", json={}), 404, "userNotFound")
@@ -226,7 +229,8 @@ def external_ids_scenario(api: httpx.Client, emu: Learning360Emulator) -> None:
     other = emu.state.add_user("ext2@example.com", "Ot", "Her")
     body = {**example("InputExternalIdDTO"), "targetType": "user", "targetId": user.id}
     created = _status(api.post("/api/v2/external-ids", json=body), 201)
-    assert created["value"] == "945628-01" and created["platform"] == "external catalog"
+    assert created["value"] == "945628-01"
+    assert created["platform"] == "external catalog"
     _status(api.post("/api/v2/external-ids", json=body), 400, "mappingAlreadyExists")
     _status(api.post("/api/v2/external-ids", json={**body, "targetId": other.id}), 400,
             "valueAlreadyUsed")

@@ -292,3 +292,17 @@ def test_validation_messages_never_quote_values(documents: Start, clients: Clien
 
     assert leaked not in str(caught.value)
     assert leaked not in repr(caught.value)
+
+
+def test_a_401_after_renewal_is_an_auth_error(documents: Start, clients: Clients) -> None:
+    """A data call refused with 401 is retried once with a fresh token, then ``AuthError``."""
+    refused = {"success": False, "error": {"code": 401, "message": "Authorization is not provided"}}
+    server = documents({EMPLOYEES: raw(json.dumps(refused), 401)})
+
+    with pytest.raises(AuthError) as caught:
+        list(clients(server.url).iter_employees())
+
+    assert (caught.value.status, caught.value.path) == (401, EMPLOYEES)
+    assert "PERSONIO_CLIENT_SECRET" in (caught.value.hint or "")
+    paths = [url.path for url in server.requests]
+    assert paths == ["/v1/auth", EMPLOYEES, "/v1/auth", EMPLOYEES]

@@ -188,7 +188,8 @@ def to_domain(item: EmployeeData) -> domain.Employee:
 def normalise(key: str, attr: Attribute) -> domain.AttributeValue:
     """An attribute's value as ``domain.AttributeValue``.
 
-    Objects become their ``name`` (the supervisor, a ``ShortEmployee``, their full name); lists
+    Objects become their ``name`` (the supervisor, a ``ShortEmployee``, their full name, or
+    ``None`` when the names are not readable: ``supervisor_id`` still links them); lists
     a tuple of names or strings; ``date`` attributes a ``datetime.date`` taken as written (the
     offset is dropped, never applied: research §12.8); ``tags`` given as a JSON-encoded list or
     a comma-separated string a tuple (research §5); ``null``, ``""``, ``[]`` and ``{}`` mean

@@ -325,3 +325,24 @@ def test_every_error_keeps_secrets_out(
         for text in (str(error), repr(error), error.hint or ""):
             assert token not in text
             assert SECRET not in text
+
+
+def test_version_header_on_every_call_but_the_token_call(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """``360-api-version: v2.0`` goes with every API call and never with the token call."""
+    seen: dict[str, str | None] = {}
+
+    async def issue(request: Request) -> Response:
+        seen["token"] = request.headers.get("360-api-version")
+        return JSONResponse({"token_type": "Bearer", "access_token": "tok-h", "expires_in": 60})
+
+    async def users(request: Request) -> Response:
+        seen["users"] = request.headers.get("360-api-version")
+        seen["auth"] = request.headers.get("authorization")
+        return JSONResponse([])
+
+    server = serve(Starlette(routes=[Route("/api/v2/oauth2/token", issue, methods=["POST"]),
+                                     Route("/api/v2/users", users)]))
+    assert list(make_client(server.url, check=False).iter_users()) == []
+    assert seen == {"token": None, "users": "v2.0", "auth": "Bearer tok-h"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import types
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +148,16 @@ def test_rate_limited_keeps_retry_after() -> None:
     error = map_status(response, "GET", "/api/v2/users")
     assert isinstance(error, errors.RateLimited)
     assert error.retry_after == 7.0
+
+
+@pytest.mark.parametrize("name", ["auth", "client", "status", "transport", "wire"])
+def test_all_is_exact(name: str) -> None:
+    """Each module's ``__all__`` names existing objects and every public class and function."""
+    module = importlib.import_module(f"personio360.learning360.{name}")
+    defined = {
+        key for key, value in vars(module).items()
+        if not key.startswith("_") and isinstance(value, type | types.FunctionType)
+        and value.__module__ == module.__name__
+    }
+    assert all(hasattr(module, key) for key in module.__all__)
+    assert defined <= set(module.__all__)

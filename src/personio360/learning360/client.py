@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Self
 
 import httpx
+from pydantic import SecretStr
 
 from personio360.domain import (
     BulkMembership,
@@ -87,8 +88,7 @@ class Learning360Client:
         self._http = http
         self._owns_http = False
         self._client_id = client_id
-        self._credentials = {"grant_type": "client_credentials", "client_id": client_id,
-                             "client_secret": client_secret}
+        self._client_secret = SecretStr(client_secret)
         self._api = Transport(ApiCaller(
             http, service=SERVICE, limiter=limiter or RateLimiter(LEARNING360_LIMITS),
             map_status=map_status, policy=policy,
@@ -376,7 +376,9 @@ class Learning360Client:
 
     def _fetch_token(self) -> tuple[str, float]:
         """``POST /api/v2/oauth2/token`` (JSON body, no version header) for ``Learning360Auth``."""
-        response = self._api.call("POST", TOKEN_PATH, json_body=self._credentials, kind="auth",
+        body = {"grant_type": "client_credentials", "client_id": self._client_id,
+                "client_secret": self._client_secret.get_secret_value()}
+        response = self._api.call("POST", TOKEN_PATH, json_body=body, kind="auth",
                                   versioned=False)
         token = self._api.parse(wire.Token, response, "POST", TOKEN_PATH)
         register_secret(token.access_token)

@@ -60,7 +60,7 @@ def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = No
     work.errors.extend(match_errors)
     fields_ops, field_ids = custom.plan_fields(snapshot, settings)
     work.ops.extend(fields_ops)
-    managed_after = _managed_after(snapshot, matches)
+    managed_after = _managed_after(snapshot, scoped, matches)
     for emp_id, match in matches.items():
         _plan_employee(work, scoped[emp_id], emails[emp_id], match, managed_after, field_ids)
     _plan_leavers(work, scoped)
@@ -102,10 +102,16 @@ def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> d
     return {i: e for i, e in emails.items() if counts[e] == 1}
 
 
-def _managed_after(snapshot: Snapshot, matches: dict[int, Match]) -> dict[int, str | None]:
-    """Employees who will have a user after the run: their user id, or None if created now (R9)."""
+def _managed_after(
+    snapshot: Snapshot, scoped: dict[int, Employee], matches: dict[int, Match]
+) -> dict[int, str | None]:
+    """In-scope employees who will have a user after the run: its id, or None if created now.
+
+    R9: a supervisor who is out of scope (a leaver) or unlinked is not among them, so their
+    reports' manager is cleared.
+    """
     after: dict[int, str | None] = {
-        emp_id: link.user_id for emp_id, link in snapshot.links.items()
+        emp_id: link.user_id for emp_id, link in snapshot.links.items() if emp_id in scoped
     }
     for emp_id, match in matches.items():
         after[emp_id] = None if match.how in ("create", "restore") else match.user_id

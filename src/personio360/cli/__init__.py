@@ -1,0 +1,1 @@
+"""The command line: commands in main.py, output in render.py."""

@@ -1,0 +1,74 @@
+"""``personio360 emulate``: serve one emulator with a company until interrupted (SPEC §5)."""
+
+from __future__ import annotations
+
+__all__ = ["serve_forever"]
+
+import signal
+import threading
+from collections.abc import Callable
+
+from personio360.emulators import learning360, personio
+from personio360.emulators.company import (
+    Company,
+    generate_company,
+    install,
+    learning360_state_for,
+    load_company,
+)
+from personio360.emulators.personio.state import PersonioState
+from personio360.emulators.server import serve_in_thread
+
+
+def serve_forever(
+    service: str,
+    *,
+    port: int = 0,
+    company_file: str | None = None,
+    size: int = 200,
+    seed: int = 1,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    rate_limits: bool = True,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Serve ``service`` on 127.0.0.1:``port``; print its URL and credentials; stop on Ctrl-C/SIGTERM.
+
+    Both emulators given the same company (file, or size and seed) hold matching data, so a
+    ``personio`` and a ``360learning`` process started side by side form one company.
+    """
+    company: Company = load_company(company_file) if company_file else generate_company(size, seed)
+    lms_state = learning360_state_for(company, seed=seed)
+    people = PersonioState()
+    installed = install(company, people, lms_state)
+    app: object
+    if service == "personio":
+        cid = client_id or personio.DEFAULT_CLIENT_ID
+        emulator = personio.PersonioEmulator(client_id=cid, client_secret=client_secret or personio.DEFAULT_CLIENT_SECRET,
+                                             rate_limits=rate_limits, seed=seed, state=people)
+        app, id_var, secret_var = emulator.app, "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"
+        secret_shown = "(as given)" if client_secret else personio.DEFAULT_CLIENT_SECRET
+    else:
+        cid = client_id or learning360.DEFAULT_CLIENT_ID
+        lms = learning360.Learning360Emulator(
+            client_id=cid, client_secret=client_secret or learning360.DEFAULT_CLIENT_SECRET,
+            rate_limits=rate_limits, seed=seed, state=lms_state)
+        app, id_var, secret_var = lms.app, "LEARNING360_CLIENT_ID", "LEARNING360_CLIENT_SECRET"
+        secret_shown = "(as given)" if client_secret else learning360.DEFAULT_CLIENT_SECRET
+    server = serve_in_thread(app, port=port)  # type: ignore[arg-type]
+    echo(f"{service} emulator serving {company.name} ({len(company.employees)} employees) at {server.url}")
+    echo(f"  {id_var}={cid}")
+    echo(f"  {secret_var}={secret_shown}")
+    if service == "360learning":
+        echo(f"  synced group id: {installed.synced_group_id}")
+        echo(f"  connector admin: {installed.connector_admin_email}")
+    echo("Press Ctrl-C to stop.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0

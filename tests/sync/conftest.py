@@ -66,12 +66,13 @@ class SyncEnv:
         return prepare_plan(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
                             **options).plan
 
-    def check(self, ctx: Context | None = None, settings: Settings | None = None) -> list[CheckResult]:
+    def check(self, ctx: Context | None = None,
+              settings: Settings | None = None) -> list[CheckResult]:
         ctx = ctx or self.ctx
         return run_checks(settings or self.settings, ctx.personio, ctx.lms)
 
     def reconfigure(self, **sandbox_changes: Any) -> None:
-        """Rewrite the config (e.g. ``extra_toml``) and reload the settings; same store and clients."""
+        """Rewrite the config (e.g. ``extra_toml``) and reload the settings; same store, clients."""
         for key, value in sandbox_changes.items():
             setattr(self.sb, key, value)
         self.sb.write_config()
@@ -145,7 +146,8 @@ class SyncEnv:
         """Everything 360Learning holds about one user (for "never touched" comparisons)."""
         record = self.lms.user_record(user_id)
         return {
-            "record": (record.status, dict(record.profile), record.deleted_at, record.reactivated_at),
+            "record": (record.status, dict(record.profile), record.deleted_at,
+                       record.reactivated_at),
             "roles": sorted((r.group_id, r.role) for r in self.lms.roles_of_user(user_id)),
             "managers": self.lms.managers_of(user_id),
             "subordinates": self.lms.subordinates_of(user_id),
@@ -154,7 +156,7 @@ class SyncEnv:
         }
 
     def platform_by_mail(self) -> dict[str, dict[str, Any]]:
-        """The whole platform keyed by mail, ids replaced by mails/names: comparable across sandboxes."""
+        """The platform by mail, ids replaced by mails and names: comparable across sandboxes."""
         mail_of = {u.id: (u.mail or "").lower() for u in self.lms.users()}
         group_name = {g.id: g.name for g in self.lms.groups()}
         field_name = {f.id: f.name for f in self.lms.custom_fields()}
@@ -165,7 +167,8 @@ class SyncEnv:
                 "status": user.status,
                 "deactivation": user.to_be_deactivated_at,
                 "learner_of": sorted(group_name[g] for g in self.learner_groups(user.id)),
-                "roles": sorted((group_name[r.group_id], r.role) for r in self.lms.roles_of_user(user.id)),
+                "roles": sorted((group_name[r.group_id], r.role)
+                                for r in self.lms.roles_of_user(user.id)),
                 "managers": sorted(mail_of[m] for m in self.lms.managers_of(user.id)),
                 "external_ids": sorted((m.platform, m.value) for m in self.external_ids(user.id)),
                 "values": sorted((field_name[v.custom_field_id], v.value)

@@ -1,4 +1,4 @@
-"""The seed's scenarios end to end: first sync (R1, R3, R4, R7, R9), edits (R4), hires, leavers (R5)."""
+"""The seed's scenarios end to end: first sync (R1, R3, R4, R7, R9), edits, hires, leavers (R5)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def expected_target(env: SyncEnv, employee: dict[str, Any]) -> str:
     current = env.synced_group
     for level in env.settings.group_structure.levels:
         value = (employee.get(level) or "").strip().casefold()
-        child = next((g.id for g in env.lms.groups()
-                      if g.parent_id == current and value and g.name.strip().casefold() == value), None)
+        child = next((g.id for g in env.lms.groups() if g.parent_id == current
+                      and value and g.name.strip().casefold() == value), None)
         if child is None:
             break
         current = child
@@ -44,7 +44,7 @@ def leaf_employees(env: SyncEnv) -> list[int]:
 
 
 def test_r1_r3_r7_every_in_scope_employee_is_a_learner_of_their_target_group(env: SyncEnv) -> None:
-    """After the first sync each in-scope employee has a user who is a learner of exactly their R7 target."""
+    """After the first sync each in-scope employee's user learns in exactly their R7 target."""
     report = env.sync()
 
     assert report.outcome is Outcome.COMPLETED_WITH_ERRORS  # the company's planted bad emails
@@ -64,8 +64,8 @@ def test_r1_r3_r7_every_in_scope_employee_is_a_learner_of_their_target_group(env
     assert len(targets) > 2  # the company spreads over several subgroups
 
 
-def test_r3_r7_without_group_structure_every_employee_learns_in_the_synced_group(flat_env: SyncEnv) -> None:
-    """Without levels, the synced group itself is every created user's target, as a learner, with no email in test."""
+def test_r3_r7_without_group_structure_the_synced_group_is_the_target(flat_env: SyncEnv) -> None:
+    """Without levels every user learns in the synced group itself; `test` sends no email."""
     flat_env.sync()
 
     learners = flat_env.learners(flat_env.synced_group)
@@ -88,7 +88,7 @@ def test_r3_r12_production_sends_the_welcome_email_to_created_users(make_env: An
 
 
 def test_r4_r9_default_fields_land_in_the_right_360learning_fields(env: SyncEnv) -> None:
-    """Names, mail, job, the `personio` external id (= employee id) and the supervisor's user as manager."""
+    """Names, mail, job, the `personio` external id (the employee id), the supervisor's user."""
     env.sync()
 
     links = env.links()
@@ -99,7 +99,8 @@ def test_r4_r9_default_fields_land_in_the_right_360learning_fields(env: SyncEnv)
         assert user.last_name == employee["last_name"].strip()
         assert (user.mail or "").lower() == employee["email"].strip().lower()
         assert user.job == ((employee.get("position") or "").strip() or None), employee_id
-        assert [(m.platform, m.value) for m in env.external_ids(user.id)] == [("personio", str(employee_id))]
+        mappings = [(m.platform, m.value) for m in env.external_ids(user.id)]
+        assert mappings == [("personio", str(employee_id))]
         supervisor = employee.get("supervisor")
         wanted = [links[supervisor].user_id] if supervisor in links else []
         assert env.lms.managers_of(user.id) == wanted, employee_id
@@ -132,13 +133,14 @@ def test_r4_fields_the_connector_does_not_sync_are_never_changed(env: SyncEnv) -
     env.sync()
     employee_id = leaf_employees(env)[0]
     user_id = env.user_id_of(employee_id)
-    env.lms.update_user(user_id, {"username": "handle-42", "organization": "Guild", "phone": "+49 30 1"})
+    by_hand = {"username": "handle-42", "organization": "Guild", "phone": "+49 30 1"}
+    env.lms.update_user(user_id, by_hand)
     env.personio.update(employee_id, position="Principal Engineer")
 
     env.sync()
 
     profile = env.lms.user_record(user_id).profile
-    assert (profile["username"], profile["organization"], profile["phone"]) == ("handle-42", "Guild", "+49 30 1")
+    assert {key: profile[key] for key in by_hand} == by_hand
     assert profile["job"] == "Principal Engineer"
 
 
@@ -158,13 +160,14 @@ def test_r7_a_mover_joins_the_new_target_and_leaves_the_old_one(env: SyncEnv) ->
 
 
 def test_r3_r4_a_new_hire_shows_after_the_next_sync(env: SyncEnv) -> None:
-    """A hire becomes a user with the default fields, the external id, a target group and a manager."""
+    """A hire becomes a user with the default fields, the external id, a target group, a manager."""
     env.sync()
     supervisor = env.clean_ids()[0]
     office = env.personio.employee(env.clean_ids()[1])
-    new_id = env.personio.hire(first_name="Ida", last_name="Nyström", email="ida.nystrom@newco.example",
-                               position="Data Analyst", supervisor=supervisor, office=office["office"],
-                               department=office["department"], status="onboarding")
+    new_id = env.personio.hire(
+        first_name="Ida", last_name="Nyström", email="ida.nystrom@newco.example",
+        position="Data Analyst", supervisor=supervisor, office=office["office"],
+        department=office["department"], status="onboarding")
 
     report = env.sync()
 
@@ -173,7 +176,8 @@ def test_r3_r4_a_new_hire_shows_after_the_next_sync(env: SyncEnv) -> None:
     assert (user.first_name, user.last_name, user.mail, user.job) == (
         "Ida", "Nyström", "ida.nystrom@newco.example", "Data Analyst")
     assert env.external_value(user.id) == str(new_id)
-    assert env.learner_groups(user.id) & hierarchy(env) == {expected_target(env, env.personio.employee(new_id))}
+    target = expected_target(env, env.personio.employee(new_id))
+    assert env.learner_groups(user.id) & hierarchy(env) == {target}
     assert env.lms.managers_of(user.id) == [env.user_id_of(supervisor)]
 
 
@@ -206,7 +210,7 @@ def test_r5_an_employee_removed_from_personio_is_deleted_too(env: SyncEnv) -> No
 
 
 def test_r5_leavers_deactivate_schedules_deactivation_and_keeps_the_account(env: SyncEnv) -> None:
-    """With leavers = "deactivate" the user gets a future toBeDeactivatedAt, stays, and the link closes."""
+    """leavers = "deactivate": a future toBeDeactivatedAt, the account stays, the link closes."""
     env.reconfigure(extra_toml='\n[safety]\nleavers = "deactivate"\n')
     env.sync()
     leaver = leaf_employees(env)[0]

@@ -58,8 +58,9 @@ class _Model(BaseModel):
 
 class PersonioSettings(_Model):
     base_url: str = "https://api.personio.de"
-    partner_id: str = "personio360"
-    app_id: str = "personio360"
+    #: X-Personio-Partner-ID / X-Personio-App-ID (Personio asks for UPPER_SNAKE_CASE values)
+    partner_id: str = Field(default="PERSONIO360", min_length=1)
+    app_id: str = Field(default="PERSONIO360", min_length=1)
 
     @field_validator("base_url")
     @classmethod

@@ -42,6 +42,8 @@ def open_context(
         creds.personio_client_id.get_secret_value(),
         creds.personio_client_secret.get_secret_value(),
         rate_limit_factor=rate_limit_factor,
+        partner_id=settings.personio.partner_id,
+        app_id=settings.personio.app_id,
     )
     lms = Learning360Client.connect(
         settings.learning360.base_url,

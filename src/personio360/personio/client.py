@@ -119,6 +119,8 @@ class PersonioClient:
         *,
         timeout: float = 30.0,
         rate_limit_factor: float = 1.0,
+        partner_id: str = DEFAULT_APP_ID,
+        app_id: str = DEFAULT_APP_ID,
     ) -> PersonioClient:
         """A client with its own ``httpx.Client`` on ``base_url`` (the host, e.g. ``https://api.personio.de``)."""
         root = base_url.rstrip("/")
@@ -131,6 +133,8 @@ class PersonioClient:
             http,
             client_id=client_id,
             client_secret=client_secret,
+            partner_id=partner_id,
+            app_id=app_id,
             limiter=RateLimiter(PERSONIO_LIMITS, factor=rate_limit_factor),
         )
         client._owned = True

@@ -143,7 +143,7 @@ class Safety(_Model):
         if value is None:
             return None
         if isinstance(value, bool):
-            raise ValueError("must be a number of users or a percentage such as \"5%\"")
+            raise ValueError('must be a number of users or a percentage such as "5%"')
         if isinstance(value, int):
             if value < 0:
                 raise ValueError("must be 0 or more")
@@ -173,7 +173,7 @@ class Schedule(_Model):
     def _duration(cls, value: str) -> str:
         match = _DURATION.match(value)
         if not match or int(match.group(1)) == 0:
-            raise ValueError(f"{value!r} is not a duration such as \"30m\", \"1h\" or \"1d\"")
+            raise ValueError(f'{value!r} is not a duration such as "30m", "1h" or "1d"')
         return value.strip()
 
     @property
@@ -289,11 +289,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file} is not valid TOML: {exc}", hint="fix the TOML syntax at that line") from None
+        raise ConfigError(
+            f"{file} is not valid TOML: {exc}", hint="fix the TOML syntax at that line"
+        ) from None
     locator = _Locator(text, str(file))
     problems = [
-        ConfigProblem(key, "secrets must not be written in the config file; set them in the "
-                      "environment or a .env file instead", locator.line(key), str(file))
+        ConfigProblem(
+            key,
+            "secrets must not be written in the config file; set them in the "
+            "environment or a .env file instead",
+            locator.line(key),
+            str(file),
+        )
         for key in _secret_keys(raw)
     ]
     for key in _secret_keys(raw):
@@ -305,8 +312,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
         settings = None
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(f"the config file {file} has {count}:", problems=tuple(problems),
-                          hint="correct each key listed above (docs/configuration.md describes them)")
+        raise ConfigError(
+            f"the config file {file} has {count}:",
+            problems=tuple(problems),
+            hint="correct each key listed above (docs/configuration.md describes them)",
+        )
     assert settings is not None
     return settings
 
@@ -378,8 +388,11 @@ def _problems(exc: ValidationError, locator: _Locator, file: str) -> list[Config
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = [str(part) for part in error["loc"] if part not in ("function-after", "function-before")]
-        loc = [part for part in loc if not part.startswith(("str", "int", "list[", "bool", "literal"))
-               or part.isdigit()]
+        loc = [
+            part
+            for part in loc
+            if not part.startswith(("str", "int", "list[", "bool", "literal")) or part.isdigit()
+        ]
         key = _dotted(loc)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":

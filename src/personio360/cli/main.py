@@ -43,8 +43,12 @@ def _configure_logging() -> None:
     """Structured logs to stderr, redacted (R16); quiet unless PERSONIO360_LOG_LEVEL says otherwise."""
     level = getattr(logging, os.environ.get("PERSONIO360_LOG_LEVEL", "ERROR").upper(), logging.ERROR)
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
-                    structlog_processor, structlog.dev.ConsoleRenderer(colors=False)],
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog_processor,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
@@ -88,10 +92,9 @@ def cli() -> None:
 @_boundary
 def check(config: str | None) -> int:
     """Verify everything a sync needs, changing nothing (R11)."""
+    from personio360.cli.render import render_checks
     from personio360.sync.check import run_checks
     from personio360.wiring import open_context
-
-    from personio360.cli.render import render_checks
 
     settings = _settings(config)
     with open_context(settings) as ctx:
@@ -108,26 +111,31 @@ def check(config: str | None) -> int:
 @click.option("--allow-deletions", is_flag=True, help="show deletions over the limit as applied")
 @click.option("--limit", type=int, default=50, show_default=True, help="per-person lines to print (0: all)")
 @_boundary
-def plan(config: str | None, as_json: bool, out: str | None, employee: int | None,
-         allow_deletions: bool, limit: int) -> int:
+def plan(
+    config: str | None,
+    as_json: bool,
+    out: str | None,
+    employee: int | None,
+    allow_deletions: bool,
+    limit: int,
+) -> int:
     """Show exactly what `sync` would change, and change nothing (R13c)."""
+    from personio360.cli.render import Names, render_plan
     from personio360.sync.run import prepare_plan
     from personio360.wiring import open_context
 
-    from personio360.cli.render import Names, render_plan
-
     settings = _settings(config)
     with open_context(settings) as ctx:
-        prepared = prepare_plan(settings, ctx.personio, ctx.lms, ctx.store,
-                                allow_deletions=allow_deletions, employee_id=employee)
+        prepared = prepare_plan(
+            settings, ctx.personio, ctx.lms, ctx.store, allow_deletions=allow_deletions, employee_id=employee
+        )
     data = prepared.plan.to_dict()
     if out:
         Path(out).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        render_plan(_console(), prepared.plan, detail_limit=limit or None,
-                    names=Names.of(prepared.snapshot))
+        render_plan(_console(), prepared.plan, detail_limit=limit or None, names=Names.of(prepared.snapshot))
         if out:
             _console().print(f"\nPlan saved to {out}")
     return 0
@@ -141,16 +149,22 @@ def plan(config: str | None, as_json: bool, out: str | None, employee: int | Non
 @_boundary
 def sync(config: str | None, allow_deletions: bool, employee: int | None, as_json: bool) -> int:
     """Plan, then apply the plan to 360Learning, recording every change (R16)."""
+    from personio360.cli.render import render_report
     from personio360.sync.run import run_sync
     from personio360.wiring import open_context
-
-    from personio360.cli.render import render_report
 
     settings = _settings(config)
     console = _console()
     with open_context(settings) as ctx, _progress(console, enabled=not as_json) as progress:
-        report = run_sync(settings, ctx.personio, ctx.lms, ctx.store,
-                          allow_deletions=allow_deletions, employee_id=employee, progress=progress)
+        report = run_sync(
+            settings,
+            ctx.personio,
+            ctx.lms,
+            ctx.store,
+            allow_deletions=allow_deletions,
+            employee_id=employee,
+            progress=progress,
+        )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -169,9 +183,17 @@ class _progress:
     """A progress bar on an interactive terminal only; a no-op callback otherwise."""
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
-        self._bar = Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-                             console=console, transient=True) \
-            if enabled and console.is_terminal else None
+        self._bar = (
+            Progress(
+                TextColumn("{task.description:<14}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            )
+            if enabled and console.is_terminal
+            else None
+        )
         self._tasks: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -207,9 +229,8 @@ def runs(ctx: click.Context, config: str | None, limit: int) -> None:
 
 @_boundary
 def _list_runs(config: str | None, limit: int) -> int:
-    from personio360.wiring import open_store_only
-
     from personio360.cli.render import render_runs
+    from personio360.wiring import open_store_only
 
     store = open_store_only(_settings(config))
     try:
@@ -227,9 +248,8 @@ def _list_runs(config: str | None, limit: int) -> int:
 @_boundary
 def runs_show(ctx: click.Context, run_id: int, config: str | None, as_json: bool) -> int:
     """Show one run: every operation (who, what, before → after) and every error."""
-    from personio360.wiring import open_store_only
-
     from personio360.cli.render import render_run
+    from personio360.wiring import open_store_only
 
     store = open_store_only(_settings(config or ctx.obj.get("config")))
     try:
@@ -248,28 +268,49 @@ def runs_show(ctx: click.Context, run_id: int, config: str | None, as_json: bool
 def _run_json(detail: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {"run": asdict(detail.run), "operations": [asdict(o) for o in detail.operations],
-            "errors": [asdict(e) for e in detail.errors]}
+    return {
+        "run": asdict(detail.run),
+        "operations": [asdict(o) for o in detail.operations],
+        "errors": [asdict(e) for e in detail.errors],
+    }
 
 
 @cli.command()
 @click.argument("service", type=click.Choice(["personio", "360learning"]))
 @click.option("--port", type=int, default=0, show_default=True, help="port on 127.0.0.1 (0: a free one)")
 @click.option("--company", type=click.Path(exists=True, dir_okay=False), help="a company JSON file to serve")
-@click.option("--generate", type=int, default=200, show_default=True, help="generate a company of N employees")
+@click.option(
+    "--generate", type=int, default=200, show_default=True, help="generate a company of N employees"
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="seed of the generated company")
 @click.option("--client-id", help="the client id it accepts (default: the emulator's documented one)")
 @click.option("--client-secret", help="the client secret it accepts (default: the emulator's documented one)")
 @click.option("--no-rate-limits", is_flag=True, help="do not enforce the published rate limits")
 @_boundary
-def emulate(service: str, port: int, company: str | None, generate: int, seed: int,
-            client_id: str | None, client_secret: str | None, no_rate_limits: bool) -> int:
+def emulate(
+    service: str,
+    port: int,
+    company: str | None,
+    generate: int,
+    seed: int,
+    client_id: str | None,
+    client_secret: str | None,
+    no_rate_limits: bool,
+) -> int:
     """Serve an emulator of Personio or 360Learning until interrupted (SPEC §5)."""
     from personio360.emulators.serve import serve_forever
 
-    return serve_forever(service, port=port, company_file=company, size=generate, seed=seed,
-                         client_id=client_id, client_secret=client_secret,
-                         rate_limits=not no_rate_limits, echo=click.echo)
+    return serve_forever(
+        service,
+        port=port,
+        company_file=company,
+        size=generate,
+        seed=seed,
+        client_id=client_id,
+        client_secret=client_secret,
+        rate_limits=not no_rate_limits,
+        echo=click.echo,
+    )
 
 
 @cli.command()

@@ -95,7 +95,7 @@ def render_plan(console: Console, plan: Plan, *, detail_limit: int | None = None
     rules = {op.kind: op.rule for op in (*plan.operations, *plan.held_back)}
     for kind, count in plan.counts().items():
         table.add_row(_LABELS.get(kind, kind), rules[kind], str(count))
-    held = defaultdict(int)
+    held: defaultdict[str, int] = defaultdict(int)
     for op in plan.held_back:
         held[op.kind] += 1
     for kind, count in held.items():

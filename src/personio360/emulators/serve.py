@@ -8,6 +8,8 @@ import signal
 import threading
 from collections.abc import Callable
 
+from starlette.types import ASGIApp
+
 from personio360.emulators import learning360, personio
 from personio360.emulators.company import (
     Company,
@@ -41,21 +43,30 @@ def serve_forever(
     lms_state = learning360_state_for(company, seed=seed)
     people = PersonioState()
     installed = install(company, people, lms_state)
-    app: object
+    app: ASGIApp
     if service == "personio":
         cid = client_id or personio.DEFAULT_CLIENT_ID
-        emulator = personio.PersonioEmulator(client_id=cid, client_secret=client_secret or personio.DEFAULT_CLIENT_SECRET,
-                                             rate_limits=rate_limits, seed=seed, state=people)
+        emulator = personio.PersonioEmulator(
+            client_id=cid,
+            client_secret=client_secret or personio.DEFAULT_CLIENT_SECRET,
+            rate_limits=rate_limits,
+            seed=seed,
+            state=people,
+        )
         app, id_var, secret_var = emulator.app, "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"
         secret_shown = "(as given)" if client_secret else personio.DEFAULT_CLIENT_SECRET
     else:
         cid = client_id or learning360.DEFAULT_CLIENT_ID
         lms = learning360.Learning360Emulator(
-            client_id=cid, client_secret=client_secret or learning360.DEFAULT_CLIENT_SECRET,
-            rate_limits=rate_limits, seed=seed, state=lms_state)
+            client_id=cid,
+            client_secret=client_secret or learning360.DEFAULT_CLIENT_SECRET,
+            rate_limits=rate_limits,
+            seed=seed,
+            state=lms_state,
+        )
         app, id_var, secret_var = lms.app, "LEARNING360_CLIENT_ID", "LEARNING360_CLIENT_SECRET"
         secret_shown = "(as given)" if client_secret else learning360.DEFAULT_CLIENT_SECRET
-    server = serve_in_thread(app, port=port)  # type: ignore[arg-type]
+    server = serve_in_thread(app, port=port)
     echo(f"{service} emulator serving {company.name} ({len(company.employees)} employees) at {server.url}")
     echo(f"  {id_var}={cid}")
     echo(f"  {secret_var}={secret_shown}")

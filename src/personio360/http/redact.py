@@ -47,7 +47,9 @@ def mask(value: str | None) -> str:
     return f"{value[:4]}…{value[-4:]}"
 
 
-def structlog_processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def structlog_processor(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: redact every string value of an event."""
     for key, value in list(event.items()):
         if isinstance(value, str):

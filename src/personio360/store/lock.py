@@ -12,6 +12,7 @@ __all__ = ["RunLock"]
 
 import contextlib
 import datetime as dt
+import fcntl
 import os
 import socket
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from personio360.errors import RunLocked
@@ -58,8 +59,9 @@ class RunLock:
         with self.engine.connect() as conn:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar()
             if not got:
-                raise RunLocked("another personio360 run is in progress on this state store",
-                                hint=_LOCKED_HINT)
+                raise RunLocked(
+                    "another personio360 run is in progress on this state store", hint=_LOCKED_HINT
+                )
             try:
                 yield
             finally:
@@ -75,11 +77,13 @@ class RunLock:
                 conn.execute(delete(LockRow).where(LockRow.name == "run"))
         try:
             with self.engine.begin() as conn:
-                conn.execute(LockRow.__table__.insert().values(
-                    name="run", holder=holder, acquired_at=dt.datetime.now(dt.UTC)))
+                conn.execute(
+                    insert(LockRow).values(name="run", holder=holder, acquired_at=dt.datetime.now(dt.UTC))
+                )
         except IntegrityError:
-            raise RunLocked("another personio360 run is in progress on this state store",
-                            hint=_LOCKED_HINT) from None
+            raise RunLocked(
+                "another personio360 run is in progress on this state store", hint=_LOCKED_HINT
+            ) from None
         try:
             yield
         finally:
@@ -102,15 +106,15 @@ def _is_dead(holder: str) -> bool:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
     handle: IO[str] = path.open("a")
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLocked("another personio360 run is in progress on this state store "
-                            f"({path.with_suffix('')})", hint=_LOCKED_HINT) from None
+            raise RunLocked(
+                f"another personio360 run is in progress on this state store ({path.with_suffix('')})",
+                hint=_LOCKED_HINT,
+            ) from None
         try:
             yield
         finally:

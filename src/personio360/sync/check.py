@@ -42,7 +42,9 @@ def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Cli
     return results
 
 
-def _personio_checks(settings: Settings, personio: EmployeeSource, results: list[CheckResult]) -> list[Employee]:
+def _personio_checks(
+    settings: Settings, personio: EmployeeSource, results: list[CheckResult]
+) -> list[Employee]:
     sample: list[Employee] = []
     try:
         for employee in personio.iter_employees():
@@ -50,79 +52,137 @@ def _personio_checks(settings: Settings, personio: EmployeeSource, results: list
             if len(sample) >= 100:
                 break
     except ApiError as exc:
-        results.append(CheckResult("Personio: employee read access", False, str(exc),
-                                   exc.hint or "check PERSONIO_CLIENT_ID / PERSONIO_CLIENT_SECRET "
-                                   "and personio.base_url"))
+        results.append(
+            CheckResult(
+                "Personio: employee read access",
+                False,
+                str(exc),
+                exc.hint or "check PERSONIO_CLIENT_ID / PERSONIO_CLIENT_SECRET and personio.base_url",
+            )
+        )
         return sample
-    results.append(CheckResult("Personio: employee read access", True,
-                               f"credentials accepted; {len(sample)} employees read as a sample"))
+    results.append(
+        CheckResult(
+            "Personio: employee read access",
+            True,
+            f"credentials accepted; {len(sample)} employees read as a sample",
+        )
+    )
     for required in ("email", "status", "first_name", "last_name"):
         if sample and not any(required in e.attributes for e in sample):
-            results.append(CheckResult(
-                f"Personio: attribute {required!r} readable", False,
-                f"no employee carries {required!r}: the API credentials may not read it",
-                f"in Personio, Settings > API credentials: whitelist the attribute {required!r}"))
+            results.append(
+                CheckResult(
+                    f"Personio: attribute {required!r} readable",
+                    False,
+                    f"no employee carries {required!r}: the API credentials may not read it",
+                    f"in Personio, Settings > API credentials: whitelist the attribute {required!r}",
+                )
+            )
     named = settings.attributes_named()
     catalogue: set[str] | None = None
     try:
         catalogue = {a.key for a in personio.list_attributes()}
     except ApiError as exc:
-        results.append(CheckResult("Personio: attribute catalogue", False, str(exc),
-                                   exc.hint or "check personio.partner_id and personio.app_id"))
+        results.append(
+            CheckResult(
+                "Personio: attribute catalogue",
+                False,
+                str(exc),
+                exc.hint or "check personio.partner_id and personio.app_id",
+            )
+        )
     for key, where in sorted(named.items()):
         seen = any(key in e.attributes for e in sample)
         known = catalogue is not None and key in catalogue
         ok = key in ALWAYS_READABLE or seen or known
-        results.append(CheckResult(
-            f"Personio: attribute {key!r} readable ({where})", ok,
-            "readable" if ok else "not returned to these API credentials",
-            None if ok else f"in Personio, whitelist {key!r} for the API credentials, or correct {where}"))
+        results.append(
+            CheckResult(
+                f"Personio: attribute {key!r} readable ({where})",
+                ok,
+                "readable" if ok else "not returned to these API credentials",
+                None if ok else f"in Personio, whitelist {key!r} for the API credentials, or correct {where}",
+            )
+        )
     return sample
 
 
-def _learning360_checks(settings: Settings, lms: Learning360Client, results: list[CheckResult]) -> list[Group] | None:
+def _learning360_checks(
+    settings: Settings, lms: Learning360Client, results: list[CheckResult]
+) -> list[Group] | None:
     try:
         groups = list(lms.iter_groups())
     except ApiError as exc:
-        results.append(CheckResult("360Learning: API access", False, str(exc),
-                                   exc.hint or "check LEARNING360_CLIENT_ID / LEARNING360_CLIENT_SECRET "
-                                   "and learning360.base_url"))
+        results.append(
+            CheckResult(
+                "360Learning: API access",
+                False,
+                str(exc),
+                exc.hint
+                or "check LEARNING360_CLIENT_ID / LEARNING360_CLIENT_SECRET and learning360.base_url",
+            )
+        )
         return None
-    results.append(CheckResult("360Learning: API access", True, f"credentials accepted; {len(groups)} groups"))
-    _attempt(results, "360Learning: connector admin (R10)",
-             lambda: verify_connector_admin(settings, lms, groups),
-             lambda user: f"{user.mail} is a platform owner or admin")
+    results.append(
+        CheckResult("360Learning: API access", True, f"credentials accepted; {len(groups)} groups")
+    )
+    _attempt(
+        results,
+        "360Learning: connector admin (R10)",
+        lambda: verify_connector_admin(settings, lms, groups),
+        lambda user: f"{user.mail} is a platform owner or admin",
+    )
     platform = settings.learning360.external_id_platform
-    _attempt(results, f"360Learning: external ids of platform {platform!r} readable",
-             lambda: sum(1 for _ in lms.iter_external_ids(platform=platform)),
-             lambda n: f"{n} mappings of users to Personio ids")
+    _attempt(
+        results,
+        f"360Learning: external ids of platform {platform!r} readable",
+        lambda: sum(1 for _ in lms.iter_external_ids(platform=platform)),
+        lambda n: f"{n} mappings of users to Personio ids",
+    )
     return groups
 
 
-def _group_checks(settings: Settings, groups: list[Group], sample: list[Employee],
-                  results: list[CheckResult]) -> None:
+def _group_checks(
+    settings: Settings, groups: list[Group], sample: list[Employee], results: list[CheckResult]
+) -> None:
     by_id = {g.id: g for g in groups}
     synced = {g.id for g in settings.groups}
     for index, group in enumerate(settings.groups):
         label = f"synced group {group.id} (groups[{index}])"
         found = by_id.get(group.id)
         if found is None:
-            results.append(CheckResult(label, False, "does not exist in 360Learning",
-                                       "copy the group id from 360Learning's group page into [[groups]]"))
+            results.append(
+                CheckResult(
+                    label,
+                    False,
+                    "does not exist in 360Learning",
+                    "copy the group id from 360Learning's group page into [[groups]]",
+                )
+            )
             continue
         ancestor = _synced_ancestor(found, by_id, synced)
         if ancestor is not None:
-            results.append(CheckResult(label, False, f"{found.name!r} is inside the synced group {ancestor}",
-                                       "sync either the parent group or the subgroup, not both"))
+            results.append(
+                CheckResult(
+                    label,
+                    False,
+                    f"{found.name!r} is inside the synced group {ancestor}",
+                    "sync either the parent group or the subgroup, not both",
+                )
+            )
             continue
         state = "enabled" if group.enabled else "disabled: left alone entirely"
         results.append(CheckResult(label, True, f"{found.name!r}, {state}"))
         levels = settings.group_structure.levels
         if levels and group.enabled and sample and not _any_level_matches(found, groups, levels, sample):
-            results.append(CheckResult(
-                f"{label}: subgroups", False,
-                f"no subgroup of {found.name!r} is named like any {levels[0]!r} value of the sampled employees",
-                "name the subgroups exactly like the Personio values (case and spaces do not matter)"))
+            results.append(
+                CheckResult(
+                    f"{label}: subgroups",
+                    False,
+                    f"no subgroup of {found.name!r} is named like any {levels[0]!r} value "
+                    "of the sampled employees",
+                    "name the subgroups exactly like the Personio values (case and spaces do not matter)",
+                )
+            )
 
 
 def _synced_ancestor(group: Group, by_id: dict[str, Group], synced: set[str]) -> str | None:
@@ -142,12 +202,14 @@ def _any_level_matches(top: Group, groups: list[Group], levels: list[str], sampl
     return any(same_text(n, v) for n in names for v in values if v)
 
 
-def _attempt(results: list[CheckResult], name: str, action: Callable[[], _T],
-                describe: Callable[[_T], str]) -> None:
+def _attempt(
+    results: list[CheckResult], name: str, action: Callable[[], _T], describe: Callable[[_T], str]
+) -> None:
     try:
         value = action()
     except (ApiError, RunStopped) as exc:
-        results.append(CheckResult(name, False, exc.message if isinstance(exc, RunStopped) else str(exc),
-                                   exc.hint))
+        results.append(
+            CheckResult(name, False, exc.message if isinstance(exc, RunStopped) else str(exc), exc.hint)
+        )
         return
     results.append(CheckResult(name, True, describe(value)))

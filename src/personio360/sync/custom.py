@@ -22,32 +22,56 @@ from personio360.sync.snapshot import Snapshot
 NEW = "new:"
 
 
-def plan_fields(snapshot: Snapshot, settings: Settings) -> tuple[list[CreateCustomField], dict[str, str | None]]:
+def plan_fields(
+    snapshot: Snapshot, settings: Settings
+) -> tuple[list[CreateCustomField], dict[str, str | None]]:
     """Ops that make each configured field exist, and each configured name's field id (None = created now)."""
     ops: list[CreateCustomField] = []
     ids: dict[str, str | None] = {}
     live = {f.id: f for f in snapshot.custom_fields if f.target_type == "users"}
     for attribute, name in sorted(settings.custom_fields.items()):
-        owned = [fid for fid, n in snapshot.owned_fields.items() if n == name and fid in live
-                 and same_text(live[fid].name, name)]
+        owned = [
+            fid
+            for fid, n in snapshot.owned_fields.items()
+            if n == name and fid in live and same_text(live[fid].name, name)
+        ]
         if owned:
             ids[name] = owned[-1]
             continue
-        existing = next((f for f in sorted(live.values(), key=lambda f: f.id)
-                         if same_text(f.name, name)), None)
+        existing = next(
+            (f for f in sorted(live.values(), key=lambda f: f.id) if same_text(f.name, name)), None
+        )
         if existing is not None:
             ids[name] = existing.id
-            ops.append(CreateCustomField(employee_id=None, user_id=None, attribute=attribute,
-                                         name=name, type=existing.type, existing_id=existing.id))
+            ops.append(
+                CreateCustomField(
+                    employee_id=None,
+                    user_id=None,
+                    attribute=attribute,
+                    name=name,
+                    type=existing.type,
+                    existing_id=existing.id,
+                )
+            )
             continue
         ids[name] = None
-        ops.append(CreateCustomField(employee_id=None, user_id=None, attribute=attribute, name=name,
-                                     type=_field_type(snapshot, attribute)))
+        ops.append(
+            CreateCustomField(
+                employee_id=None,
+                user_id=None,
+                attribute=attribute,
+                name=name,
+                type=_field_type(snapshot, attribute),
+            )
+        )
     return ops, ids
 
 
 def plan_values(
-    snapshot: Snapshot, settings: Settings, emp: Employee, user_id: str | None,
+    snapshot: Snapshot,
+    settings: Settings,
+    emp: Employee,
+    user_id: str | None,
     ids: dict[str, str | None],
 ) -> SetCustomValues | None:
     """The user's whole value list when a synced value differs (or a renamed field still holds one)."""
@@ -57,13 +81,16 @@ def plan_values(
     current = {v.custom_field_id: v for v in snapshot.custom_values.get(user_id or "", ())}
     synced_ids = {i for i in ids.values() if i}
     configured = set(settings.custom_fields.values())
-    stale = {fid for fid, name in snapshot.owned_fields.items()
-             if name in configured and fid not in synced_ids}
+    stale = {
+        fid for fid, name in snapshot.owned_fields.items() if name in configured and fid not in synced_ids
+    }
     final: list[tuple[str, str, str]] = []
     changes: list[FieldChange] = []
     for value in sorted(current.values(), key=lambda v: v.custom_field_id):
         if value.custom_field_id in stale:
-            name = live[value.custom_field_id].name if value.custom_field_id in live else value.custom_field_id
+            name = (
+                live[value.custom_field_id].name if value.custom_field_id in live else value.custom_field_id
+            )
             changes.append(FieldChange(name, value.value, None))
         elif value.custom_field_id not in synced_ids:
             final.append((value.custom_field_id, value.type, value.value))
@@ -95,4 +122,3 @@ def _field_type(snapshot: Snapshot, attribute: str) -> str:
         if value is not None:
             return "date" if isinstance(value, dt.date) else "string"
     return "string"
-

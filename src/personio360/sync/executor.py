@@ -21,6 +21,7 @@ from __future__ import annotations
 
 __all__ = ["Executor", "Progress"]
 
+import contextlib
 import datetime as dt
 import threading
 from collections import Counter
@@ -56,8 +57,13 @@ from personio360.sync.operations import (
 #: (phase name, operations done in the phase, operations in the phase)
 Progress = Callable[[str, int, int], None]
 PER_EMPLOYEE = (Rejected, Conflict, NotFound)
-_CHANGE_FIELDS = {"mail": "mail", "first name": "first_name", "last name": "last_name",
-                  "job": "job", "to be deactivated at": "to_be_deactivated_at"}
+_CHANGE_FIELDS = {
+    "mail": "mail",
+    "first name": "first_name",
+    "last name": "last_name",
+    "job": "job",
+    "to be deactivated at": "to_be_deactivated_at",
+}
 
 
 class Executor:
@@ -163,8 +169,14 @@ class Executor:
 
     def _create_user(self, op: CreateUser) -> None:
         assert op.employee_id is not None
-        new = NewUser(mail=op.mail, group_id=op.group_id, role=LEARNER, first_name=op.first_name,
-                      last_name=op.last_name, job=op.job)
+        new = NewUser(
+            mail=op.mail,
+            group_id=op.group_id,
+            role=LEARNER,
+            first_name=op.first_name,
+            last_name=op.last_name,
+            job=op.job,
+        )
         try:
             user, restored = self.lms.create_user(new, send_invitation_email=self.send_invitations)
         except ApiUnavailable as exc:
@@ -179,7 +191,8 @@ class Executor:
         self._record(op, user.id, link=(op.employee_id, user.id, origin))
 
     def _adopt(self, op: AdoptUser) -> None:
-        assert op.employee_id is not None and op.user_id is not None
+        assert op.employee_id is not None
+        assert op.user_id is not None
         self._users[op.employee_id] = op.user_id
         origin = "adopted" if op.how == "email" else "relinked"
         self._record(op, op.user_id, link=(op.employee_id, op.user_id, origin))
@@ -205,8 +218,10 @@ class Executor:
 
     def _update(self, op: UpdateUser) -> None:
         assert op.user_id is not None
-        values = {_CHANGE_FIELDS[c.name]: (c.after if c.after is not None else UserChanges.CLEAR)
-                  for c in op.fields_changed}
+        values = {
+            _CHANGE_FIELDS[c.name]: (c.after if c.after is not None else UserChanges.CLEAR)
+            for c in op.fields_changed
+        }
         self.lms.update_user(op.user_id, UserChanges(**values))
         self._record(op, op.user_id)
 
@@ -215,31 +230,29 @@ class Executor:
         if user_id is None:
             return
         for group_id in op.remove:
-            try:
+            with contextlib.suppress(NotFound):  # already gone: the goal of the removal
                 self.lms.remove_group_role(group_id, LEARNER, user_id)
-            except NotFound:
-                pass  # already gone: the goal of the removal
         for group_id in op.add:
             self.lms.add_group_role(group_id, LEARNER, user_id)
         self._record(op, user_id)
 
     def _moves_in_bulk(self, ops: list[MoveUser]) -> None:
         """R7 movers through the bulk API: all removals first (they cascade), then all additions."""
-        resolved = [(op, self._user_of(op)) for op in ops]
-        resolved = [(op, uid) for op, uid in resolved if uid is not None]
+        resolved = [(op, uid) for op in ops if (uid := self._user_of(op)) is not None]
         failed: dict[int, str] = {}
         for remove in (True, False):
             items: list[tuple[int, BulkMembership]] = [
                 (i, BulkMembership(group_id=g, user_id=uid))
-                for i, (op, uid) in enumerate(resolved) if i not in failed
+                for i, (op, uid) in enumerate(resolved)
+                if i not in failed
                 for g in (op.remove if remove else op.add)
             ]
             for start in range(0, len(items), 20_000):
-                chunk = items[start:start + 20_000]
+                chunk = items[start : start + 20_000]
                 try:
                     outcome = self.lms.run_bulk_memberships(
-                        [item for _, item in chunk], remove=remove,
-                        poll_interval=self.bulk_poll_interval)
+                        [item for _, item in chunk], remove=remove, poll_interval=self.bulk_poll_interval
+                    )
                 except ApiError as exc:
                     self._stop = exc
                     return
@@ -250,8 +263,16 @@ class Executor:
                             failed.setdefault(owner, f"{result.error}: {result.message or ''}".strip())
         for index, (op, uid) in enumerate(resolved):
             if index in failed:
-                self._fail(op, Rejected(failed[index], service="360learning", method="POST",
-                                        path="/api/v2/bulk/groups/memberships", code="bulkItemFailed"))
+                self._fail(
+                    op,
+                    Rejected(
+                        failed[index],
+                        service="360learning",
+                        method="POST",
+                        path="/api/v2/bulk/groups/memberships",
+                        code="bulkItemFailed",
+                    ),
+                )
             else:
                 self._record(op, uid)
         if self.progress:
@@ -262,16 +283,17 @@ class Executor:
         if user_id is None:
             return
         for manager_id in op.remove:
-            try:
+            with contextlib.suppress(NotFound):
                 self.lms.remove_manager(user_id, manager_id)
-            except NotFound:
-                pass
         if op.manager_employee_id is not None:
             manager = op.manager_user_id or self._users.get(op.manager_employee_id)
             if manager is None:
-                self._error(op.employee_id, "manager_unresolved",
-                            f"the supervisor (employee {op.manager_employee_id}) has no user: its "
-                            "creation failed in this run; the next run sets the manager")
+                self._error(
+                    op.employee_id,
+                    "manager_unresolved",
+                    f"the supervisor (employee {op.manager_employee_id}) has no user: its "
+                    "creation failed in this run; the next run sets the manager",
+                )
                 return
             self.lms.add_manager(user_id, manager)
         self._record(op, user_id)
@@ -284,20 +306,22 @@ class Executor:
         for ref, ftype, value in op.final:
             field_id = self._fields.get(ref.removeprefix(NEW)) if ref.startswith(NEW) else ref
             if field_id is None:
-                self._error(op.employee_id, "custom_field_missing",
-                            f"the custom field {ref.removeprefix(NEW)!r} could not be created")
+                self._error(
+                    op.employee_id,
+                    "custom_field_missing",
+                    f"the custom field {ref.removeprefix(NEW)!r} could not be created",
+                )
                 return
             values.append(CustomValue(custom_field_id=field_id, type=ftype, value=value))
         self.lms.put_custom_values(user_id, values)
         self._record(op, user_id)
 
     def _leave(self, op: DeleteUser | DeactivateUser | CloseLink) -> None:
-        assert op.employee_id is not None and op.user_id is not None
+        assert op.employee_id is not None
+        assert op.user_id is not None
         if isinstance(op, DeleteUser):
-            try:
+            with contextlib.suppress(NotFound):  # already deleted by hand: the link still closes
                 self.lms.delete_user(op.user_id)
-            except NotFound:
-                pass  # already deleted by hand: the link still closes
         elif isinstance(op, DeactivateUser):
             self.lms.update_user(op.user_id, UserChanges(to_be_deactivated_at=op.at))
         self._record(op, op.user_id, close=(op.employee_id, op.reason))
@@ -319,7 +343,10 @@ class Executor:
         own: tuple[str, str, str] | None = None,
     ) -> None:
         record = OperationRecord(
-            kind=op.kind, employee_id=op.employee_id, user_id=user_id, outcome="applied",
+            kind=op.kind,
+            employee_id=op.employee_id,
+            user_id=user_id,
+            outcome="applied",
             changes=[{"name": c.name, "before": c.before, "after": c.after} for c in op.changes],
         )
         with self._lock, self.store.transaction() as session:
@@ -336,8 +363,11 @@ class Executor:
     def _fail(self, op: Operation, exc: ApiError) -> None:
         with self._lock:
             self.failed[op.kind] += 1
-        self._error(op.employee_id, f"{op.kind}_failed",
-                    f"{op.kind.replace('_', ' ')} was refused by 360Learning: {exc}")
+        self._error(
+            op.employee_id,
+            f"{op.kind}_failed",
+            f"{op.kind.replace('_', ' ')} was refused by 360Learning: {exc}",
+        )
 
     def _error(self, employee_id: int | None, code: str, message: str) -> None:
         error = EmployeeError(employee_id, code, message)

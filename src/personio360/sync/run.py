@@ -89,6 +89,7 @@ def run_sync(
         executor = Executor(lms, store, run_id, send_invitations=settings.environment == "production",
                             workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval)
         stopped: ApiError | None = None
+        message: str | None
         try:
             executor.apply(plan)
         except ApiError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = ["IN_SCOPE_STATUSES", "in_scope", "matches", "selecting_groups"]
 
+from collections.abc import Sequence
+
 from personio360.config import GroupSettings
 from personio360.domain import Employee
 from personio360.sync.fields import render, same_text
@@ -20,12 +22,12 @@ def matches(employee: Employee, group: GroupSettings) -> bool:
     return True
 
 
-def selecting_groups(employee: Employee, groups: tuple[GroupSettings, ...]) -> tuple[GroupSettings, ...]:
+def selecting_groups(employee: Employee, groups: Sequence[GroupSettings]) -> tuple[GroupSettings, ...]:
     """The enabled synced groups whose filter the employee matches (config order)."""
     return tuple(g for g in groups if g.enabled and matches(employee, g))
 
 
-def in_scope(employee: Employee, groups: tuple[GroupSettings, ...]) -> bool:
+def in_scope(employee: Employee, groups: Sequence[GroupSettings]) -> bool:
     """R1: status active, onboarding or leave, and matched by at least one enabled group."""
     status = (employee.status or "").strip().lower()
     return status in IN_SCOPE_STATUSES and bool(selecting_groups(employee, groups))

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from personio360.http.redact import redact
 from personio360.store.tables import ErrorRow, OperationRow, RunRow
 
 RUNNING = "running"
@@ -79,11 +80,12 @@ class RunRepository:
     def finish(self, run_id: int, outcome: str, counts: dict[str, Any], message: str | None) -> None:
         with self._sessions.begin() as session:
             session.execute(update(RunRow).where(RunRow.id == run_id).values(
-                outcome=outcome, counts=counts, message=message, ended_at=dt.datetime.now(dt.UTC)))
+                outcome=outcome, counts=counts, message=redact(message) if message else None,
+                ended_at=dt.datetime.now(dt.UTC)))
 
     def add_error(self, session: Session, run_id: int, error: ErrorRecord) -> None:
         session.add(ErrorRow(run_id=run_id, employee_id=error.employee_id, code=error.code,
-                             message=error.message, at=error.at or dt.datetime.now(dt.UTC)))
+                             message=redact(error.message), at=error.at or dt.datetime.now(dt.UTC)))
 
     def add_operation(self, session: Session, run_id: int, op: OperationRecord) -> None:
         session.add(OperationRow(run_id=run_id, kind=op.kind, employee_id=op.employee_id,

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     COMPLETED_WITH_ERRORS = "completed with errors"
     HELD_BACK = "completed, deletions held back"
     STOPPED = "stopped"
+    FAILED = "failed"
 
     @property
     def exit_code(self) -> int:

@@ -94,6 +94,10 @@ def run_sync(
             executor.apply(plan)
         except ApiError as exc:
             stopped = exc
+        except BaseException as exc:  # a bug or an interrupt: record the run as ended, then re-raise
+            _finish(store, run_id, started, Outcome.FAILED, plan=plan, executor=executor,
+                    message=f"ended by {type(exc).__name__}: {exc}"[:500])
+            raise
         errors = (*plan.errors, *executor.errors)
         if stopped is not None:
             outcome = Outcome.STOPPED

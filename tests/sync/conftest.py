@@ -78,6 +78,17 @@ class SyncEnv:
         self.sb.write_config()
         self.settings = load_config(self.sb.config_path)
 
+    def settings_with_fresh_store(self, name: str = "fresh") -> Settings:
+        """The same config with another, empty state store (a lost or new store, SPEC §4)."""
+        text = self.sb.config_path.read_text(encoding="utf-8")
+        old = self.settings.state_url
+        fresh = (self.sb.directory / f"{name}.db").as_posix()
+        path = self.sb.directory / f"{name}.toml"
+        path.write_text(text.replace(old, f"sqlite:///{fresh}"), encoding="utf-8")
+        settings = load_config(path)
+        assert settings.state_url != old
+        return settings
+
     # --- the two sides ---------------------------------------------------------------------
 
     @property

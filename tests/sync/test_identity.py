@@ -34,7 +34,7 @@ def a_supervisor(env: SyncEnv) -> tuple[int, list[int]]:
 
 
 def test_r2_adopts_existing_users_by_email_whatever_the_case(env: SyncEnv) -> None:
-    """Pre-existing users with an employee's email (one in upper case) are linked and updated, not copied."""
+    """Users holding an employee's email (one in upper case) are linked and updated, not copied."""
     adoptable = env.edge("adoptable")
     specs = {s.employee_id: s for s in env.sb.company.lms.users if s.kind == "adoptable"}
     assert any(specs[i].mail != specs[i].mail.lower() for i in adoptable)
@@ -68,7 +68,7 @@ def test_r2_r7_adoption_keeps_memberships_outside_the_synced_hierarchy(env: Sync
 
 
 def test_r2_a_link_recorded_by_external_id_alone_is_found_again(env: SyncEnv) -> None:
-    """With the store lost, the `personio` external-ID mapping relinks each user: no new user (R2(1))."""
+    """With the store lost, the `personio` external-ID mappings relink every user (R2(1))."""
     env.sync()
     before = {i: link.user_id for i, link in env.links().items()}
     users_before = len(env.lms.users())
@@ -99,7 +99,7 @@ def test_r4_an_email_change_keeps_the_same_user(env: SyncEnv) -> None:
 
 
 def test_r6_unmanaged_users_are_never_touched(env: SyncEnv) -> None:
-    """Users the connector never linked keep their whole state, whatever their group, mail or external id."""
+    """Users never linked keep their whole state, whatever their group, mail or external id."""
     lms, group = env.lms, env.synced_group
     inactive = next(e["id"] for e in env.personio.employees() if e["status"] == "inactive")
     lookalike = lms.add_user("ghost@lumora.example", "Ghost", "Lookalike", job="Contractor")
@@ -128,7 +128,7 @@ def test_r6_unmanaged_users_are_never_touched(env: SyncEnv) -> None:
 
 
 def test_r5_a_rehire_gets_the_old_account_back(env: SyncEnv) -> None:
-    """Terminate, sync, reactivate, sync: the same user id, not deleted, membership and manager restored."""
+    """Terminate, sync, reactivate, sync: the same user, not deleted, membership and manager back."""
     env.sync()
     employee_id = next(i for i in env.clean_ids()
                        if env.personio.employee(i).get("supervisor") in env.links()
@@ -153,7 +153,7 @@ def test_r5_a_rehire_gets_the_old_account_back(env: SyncEnv) -> None:
 
 
 def test_r4_a_user_deleted_by_hand_is_restored_with_membership_manager_and_values(env: SyncEnv) -> None:
-    """A managed supervisor deleted in 360Learning comes back: same id, groups, manager, values, reports."""
+    """A supervisor deleted by hand comes back: same id, groups, manager, values, reports."""
     env.sync()
     boss, reports = a_supervisor(env)
     user_id = env.user_id_of(boss)

@@ -276,6 +276,36 @@ def _run_json(detail: Any) -> dict[str, Any]:
 
 
 @cli.command()
+@click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@_boundary
+def schedule(config: str | None) -> int:
+    """Sync on the configured interval until stopped (production only, R12)."""
+    from personio360.cli.render import render_report
+    from personio360.scheduler import Schedule, refuse_unless_production
+    from personio360.sync.run import run_sync
+    from personio360.wiring import open_context
+
+    settings = _settings(config)
+    refuse_unless_production(settings)
+    console = _console()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with open_context(settings) as ctx:
+        plan = Schedule(
+            run_once=lambda: run_sync(settings, ctx.personio, ctx.lms, ctx.store),
+            interval=settings.schedule.interval.total_seconds(),
+            on_report=lambda report: render_report(console, report),
+            on_problem=lambda message: err.print(f"[yellow]warning:[/] {redact(message)}"),
+            jitter=0.05,
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: plan.stop.set())
+        console.print(f"Syncing every {settings.schedule.every}; stop with Ctrl-C or SIGTERM.")
+        plan.run_forever()
+    console.print(f"Schedule stopped after {plan.runs} runs.")
+    return 0
+
+
+@cli.command()
 @click.argument("service", type=click.Choice(["personio", "360learning"]))
 @click.option("--port", type=int, default=0, show_default=True, help="port on 127.0.0.1 (0: a free one)")
 @click.option("--company", type=click.Path(exists=True, dir_okay=False), help="a company JSON file to serve")

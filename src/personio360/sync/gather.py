@@ -40,8 +40,13 @@ def gather_snapshot(
     workers: int = 8,
     users: Iterable[LmsUser] | None = None,
     groups: Iterable[Group] | None = None,
+    focus: int | None = None,
 ) -> Snapshot:
-    """Read everything the planner needs; ``users``/``groups`` may be passed when already read (R10)."""
+    """Read everything the planner needs; ``users``/``groups`` may be passed when already read (R10).
+
+    ``focus`` (``sync --employee``) limits the per-user reads to that employee's user: the
+    lists are still read whole, since matching and duplicate emails (R2, R15) need them.
+    """
     taken_at = dt.datetime.now(dt.UTC)
     employees = {e.id: e for e in personio.iter_employees()}
     all_users = {u.id: u for u in (users if users is not None else lms.iter_users())}
@@ -56,6 +61,7 @@ def gather_snapshot(
         link.user_id for emp_id, link in links.items()
         if emp_id in employees and in_scope(employees[emp_id], settings.groups)
         and link.user_id in all_users and all_users[link.user_id].status != "deleted"
+        and (focus is None or emp_id == focus)
     )
     managers = dict(zip(followed, _parallel(
         workers, followed, lambda u: frozenset(_or_empty(lambda: list(lms.iter_managers(u))))), strict=True))

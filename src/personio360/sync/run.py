@@ -46,7 +46,8 @@ def prepare_plan(
     try:
         groups = list(lms.iter_groups())
         verify_connector_admin(settings, lms, groups)
-        snapshot = gather_snapshot(settings, personio, lms, store, workers=workers, groups=groups)
+        snapshot = gather_snapshot(settings, personio, lms, store, workers=workers, groups=groups,
+                                   focus=employee_id)
     except ApiError as exc:
         raise RunStopped(f"reading failed, nothing was changed: {exc}",
                          hint=exc.hint or "run personio360 check to see what is wrong") from None

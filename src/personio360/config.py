@@ -136,6 +136,24 @@ class GroupStructure(_Model):
 class Safety(_Model):
     max_deletions: int | str | None = None
     leavers: Literal["delete", "deactivate"] = "delete"
+    #: ``sync --plan`` refuses a saved plan older than this (issue 8): its inputs are stale
+    plan_max_age: str = "24h"
+
+    @field_validator("plan_max_age")
+    @classmethod
+    def _age(cls, value: str) -> str:
+        match = _DURATION.match(value)
+        if not match or int(match.group(1)) == 0:
+            raise ValueError(f'{value!r} is not a duration such as "30m", "24h" or "2d"')
+        return value.strip()
+
+    @property
+    def max_plan_age(self) -> timedelta:
+        """``plan_max_age`` as a duration."""
+        match = _DURATION.match(self.plan_max_age)
+        assert match is not None
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return timedelta(**{unit: int(match.group(1))})
 
     @field_validator("max_deletions")
     @classmethod

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["EMAIL", "clean_email", "render", "same_text"]
+__all__ = ["EMAIL", "clean_email", "fold", "render", "same_text"]
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 
@@ -14,11 +15,13 @@ EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def render(value: AttributeValue) -> str | None:
+def render(value: AttributeValue) -> str | None:  # noqa: PLR0911 (one return per value kind)
     """R8: objects by their name (the client already gives names), lists joined with ", ",
     dates as YYYY-MM-DD; empty values are ``None`` (they clear the field)."""
     if value is None:
         return None
+    if type(value) is str and value.isprintable() and "  " not in value:
+        return value.strip() or None  # the common case, without the regular expressions
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
@@ -35,6 +38,11 @@ def render(value: AttributeValue) -> str | None:
     return text or None
 
 
+def fold(text: str) -> str:
+    """The comparison key of ``same_text``: NFC, trimmed, case-folded."""
+    return _fold(text)
+
+
 def same_text(a: str | None, b: str | None) -> bool:
     """R7 and filters: equal once trimmed and compared case-insensitively (NFC)."""
     if a is None or b is None:
@@ -42,6 +50,7 @@ def same_text(a: str | None, b: str | None) -> bool:
     return _fold(a) == _fold(b)
 
 
+@functools.lru_cache(maxsize=65536)
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip().casefold()
 

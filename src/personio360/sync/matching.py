@@ -11,23 +11,40 @@ from __future__ import annotations
 __all__ = ["Match", "mail_index", "resolve"]
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
-from personio360.domain import LmsUser
+from personio360.domain import ExternalId, LmsUser
 from personio360.sync.operations import EmployeeError
 from personio360.sync.snapshot import Snapshot
 
 DELETED = "deleted"
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """How ``employee_id`` is served: ``link``, ``external_id``, ``email`` (adopt), ``create``,
-    or ``restore`` (the user was deleted: creating with its mail brings the account back)."""
+    or ``restore`` (the user was deleted: creating with its mail brings the account back).
+
+    A NamedTuple: one is made per employee, 100,000 per plan (SPEC §6)."""
 
     employee_id: int
     how: str
     user_id: str | None = None
+
+
+class _Indexes:
+    """The lookups R2(1) and R2(2) need, built only when an employee has no link."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    @cached_property
+    def by_mail(self) -> dict[str, str]:
+        return mail_index(self.snapshot.users)
+
+    @cached_property
+    def by_value(self) -> dict[str, ExternalId]:
+        return {m.value: m for m in self.snapshot.external_ids.values()}
 
 
 def mail_index(users: Mapping[str, LmsUser]) -> dict[str, str]:
@@ -43,8 +60,7 @@ def resolve(
     snapshot: Snapshot, emails: Mapping[int, str]
 ) -> tuple[dict[int, Match], list[EmployeeError]]:
     """Match every employee of ``emails`` (in-scope, valid, unique emails) to a user or a create."""
-    by_mail = mail_index(snapshot.users)
-    by_value = {m.value: m for m in snapshot.external_ids.values()}
+    indexes = _Indexes(snapshot)
     claimed: dict[str, int] = {
         link.user_id: employee_id for employee_id, link in snapshot.links.items()
     }
@@ -55,13 +71,13 @@ def resolve(
         if link is not None:
             matches[employee_id] = _existing(snapshot, employee_id, link.user_id, "link")
             continue
-        mapping = by_value.get(str(employee_id))
+        mapping = indexes.by_value.get(str(employee_id))
         if mapping is not None and mapping.target_id in snapshot.users and \
                 claimed.get(mapping.target_id, employee_id) == employee_id:
             claimed[mapping.target_id] = employee_id
             matches[employee_id] = _existing(snapshot, employee_id, mapping.target_id, "external_id")
             continue
-        user_id = by_mail.get(emails[employee_id])
+        user_id = indexes.by_mail.get(emails[employee_id])
         if user_id is None:
             matches[employee_id] = Match(employee_id, "create")
             continue
@@ -81,6 +97,6 @@ def resolve(
 
 def _existing(snapshot: Snapshot, employee_id: int, user_id: str, how: str) -> Match:
     user = snapshot.users.get(user_id)
-    if user is None or user.status == DELETED:
+    if user is None or user.status == "deleted":
         return Match(employee_id, "restore", user_id)
     return Match(employee_id, how, user_id)

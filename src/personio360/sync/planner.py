@@ -14,11 +14,11 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from personio360.config import Settings
+from personio360.config import GroupSettings, Settings
 from personio360.domain import Employee, LmsUser
 from personio360.sync import custom
 from personio360.sync.fields import clean_email, render
-from personio360.sync.groups import cascade, target_group
+from personio360.sync.groups import GroupIndex, cascade, target_group
 from personio360.sync.matching import Match, resolve
 from personio360.sync.operations import (
     AdoptUser,
@@ -36,7 +36,7 @@ from personio360.sync.operations import (
     UpdateUser,
     phase_of,
 )
-from personio360.sync.scope import IN_SCOPE_STATUSES, in_scope, selecting_groups
+from personio360.sync.scope import IN_SCOPE_STATUSES, selecting_groups
 from personio360.sync.snapshot import Snapshot
 
 
@@ -46,15 +46,25 @@ class _Work:
     settings: Settings
     ops: list[Operation] = field(default_factory=list)
     errors: list[EmployeeError] = field(default_factory=list)
+    indexes: dict[str, GroupIndex] = field(default_factory=dict)
+    #: R1: the enabled groups whose filter each in-scope employee matches, computed once
+    selected: dict[int, tuple[GroupSettings, ...]] = field(default_factory=dict)
+    enabled: tuple[GroupSettings, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.indexes = {gid: GroupIndex(h) for gid, h in self.snapshot.hierarchies.items()}
+        self.enabled = self.settings.enabled_groups
+        for emp in self.snapshot.employees.values():
+            if (emp.status or "").strip().lower() in IN_SCOPE_STATUSES:
+                groups = selecting_groups(emp, self.enabled)
+                if groups:
+                    self.selected[emp.id] = groups
 
 
 def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Plan:
     """Every change a sync makes for this snapshot; ``employee_id`` limits it to one person."""
     work = _Work(snapshot, settings)
-    scoped = {
-        e.id: e for e in sorted(snapshot.employees.values(), key=lambda e: e.id)
-        if in_scope(e, settings.groups)
-    }
+    scoped = {emp_id: snapshot.employees[emp_id] for emp_id in sorted(work.selected)}
     emails = _valid_emails(scoped, work.errors)
     matches, match_errors = resolve(snapshot, emails)
     work.errors.extend(match_errors)
@@ -156,10 +166,10 @@ def _plan_employee(
 def _targets(work: _Work, emp: Employee) -> list[tuple[str, str]]:
     """(synced group id, target group id) for each enabled hierarchy the employee's filter selects."""
     out = []
-    for group in selecting_groups(emp, work.settings.groups):
-        hierarchy = work.snapshot.hierarchies.get(group.id)
-        if hierarchy is not None:
-            out.append((group.id, target_group(hierarchy, emp, work.settings.group_structure.levels)))
+    for group in work.selected.get(emp.id, ()):
+        index = work.indexes.get(group.id)
+        if index is not None:
+            out.append((group.id, target_group(index, emp, work.settings.group_structure.levels)))
     return out
 
 
@@ -201,14 +211,18 @@ def _plan_memberships(
     wanted = {top: target for top, target in targets}
     add: list[str] = []
     remove: list[str] = []
-    for group in work.settings.enabled_groups:
-        hierarchy = work.snapshot.hierarchies.get(group.id)
-        if hierarchy is None:
+    for group in work.enabled:
+        index = work.indexes.get(group.id)
+        if index is None:
             continue
-        current = set() if user_id is None else set(hierarchy.learners.get(user_id, frozenset()))
-        if created_in in hierarchy.group_ids:
-            current.add(created_in)
+        hierarchy = index.hierarchy
         target = wanted.get(group.id)
+        have = hierarchy.learners.get(user_id, _NONE) if user_id is not None else _NONE
+        if created_in is None and (have == {target} if target else not have):
+            continue  # already right: the common case of a no-change sync
+        current = set(have)
+        if created_in in index.group_ids:
+            current.add(created_in)
         gone = sorted(current - {target}) if target else sorted(current)
         lost = cascade(hierarchy, gone) if gone else frozenset()
         remove.extend(gone)
@@ -219,11 +233,14 @@ def _plan_memberships(
                                  add=tuple(add), remove=tuple(remove)))
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _plan_manager(
     work: _Work, emp: Employee, user_id: str | None, managed_after: dict[int, str | None]
 ) -> None:
     """R9: the supervisor's user, through its link; an out-of-scope or unlinked one clears it."""
-    current = set() if user_id is None else set(work.snapshot.managers.get(user_id, frozenset()))
+    current = work.snapshot.managers.get(user_id, _NONE) if user_id is not None else _NONE
     sup = emp.supervisor_id
     wanted_emp = sup if sup is not None and sup != emp.id and sup in managed_after else None
     wanted_user = managed_after.get(wanted_emp) if wanted_emp is not None else None

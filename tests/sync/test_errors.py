@@ -86,10 +86,6 @@ def test_r15_a_value_360learning_rejects_skips_only_that_change(env: SyncEnv) ->
     assert env.user_of(first).mail != "trainer@partner-academy.example"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an email swap between two managed users never converges: each UpdateUser PATCHes the "
-    "new mail directly, 360Learning keeps mails unique, so both PATCHes fail with mailAlreadyUsed "
-    "on every run (planner._plan_update / executor._update; break cycles with a temporary mail)"))
 def test_r4_two_employees_swapping_emails_converge(env: SyncEnv) -> None:
     """Two linked employees exchange emails in Personio: then each user has the other's mail."""
     env.sync()

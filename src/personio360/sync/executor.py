@@ -106,7 +106,12 @@ class Executor:
             if name == "memberships" and len(ops) >= self.bulk_threshold:
                 self._moves_in_bulk([op for op in ops if isinstance(op, MoveUser)])
             else:
-                self._run_phase(name, ops)
+                # R4: mail changes go one by one in the planned order (a freed mail is reused)
+                ordered = [op for op in ops if getattr(op, "sequence", 0)]
+                self._run_phase(name, [op for op in ops if not getattr(op, "sequence", 0)])
+                for op in ordered:
+                    if self._stop is None:
+                        self._guarded(op)
             if self._stop is not None:
                 raise self._stop
 

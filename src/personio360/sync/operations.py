@@ -145,6 +145,9 @@ class UpdateUser(_Op):
     kind: ClassVar[str] = "update_user"
     rule: ClassVar[str] = "R4"
     fields_changed: tuple[FieldChange, ...] = ()
+    #: mail changes are applied one after another in this order (0: no mail change), so that a
+    #: mail freed by one user can be taken by another in the same run (swaps, R4)
+    sequence: int = 0
 
     @property
     def changes(self) -> tuple[FieldChange, ...]:

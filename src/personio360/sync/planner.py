@@ -12,7 +12,7 @@ __all__ = ["plan"]
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from personio360.config import GroupSettings, Settings
 from personio360.domain import Employee, LmsUser
@@ -74,12 +74,13 @@ def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = No
     for emp_id, match in matches.items():
         _plan_employee(work, scoped[emp_id], emails[emp_id], match, managed_after, field_ids)
     _plan_leavers(work, scoped)
+    _order_mail_changes(work)
     ops = work.ops
     errors = work.errors
     if employee_id is not None:
         ops = [op for op in ops if op.employee_id == employee_id]
         errors = [e for e in errors if e.employee_id == employee_id]
-    ops.sort(key=lambda op: (phase_of(op), op.employee_id or 0, op.kind))
+    ops.sort(key=lambda op: (phase_of(op), getattr(op, "sequence", 0), op.employee_id or 0, op.kind))
     return Plan(
         operations=tuple(ops),
         errors=tuple(sorted(errors, key=lambda e: (e.employee_id or 0, e.code))),
@@ -255,6 +256,51 @@ def _plan_manager(
         employee_id=emp.id, user_id=user_id, manager_employee_id=wanted_emp,
         manager_user_id=wanted_user, remove=tuple(sorted(current)),
     ))
+
+
+def _order_mail_changes(work: _Work) -> None:
+    """R4: mail changes whose new mail another managed user still holds wait for that user's own
+    change; a cycle (two employees swapping emails) is broken by first moving one user to a
+    temporary mail, since 360Learning keeps mails unique."""
+    changes = {
+        i: op for i, op in enumerate(work.ops)
+        if isinstance(op, UpdateUser) and any(c.name == "mail" for c in op.fields_changed)
+    }
+    if not changes:
+        return
+    holder = {(work.snapshot.users[op.user_id].mail or "").strip().lower(): i
+              for i, op in changes.items() if op.user_id is not None and op.user_id in work.snapshot.users}
+
+    def new_mail(op: UpdateUser) -> str:
+        return next((c.after or "") for c in op.fields_changed if c.name == "mail").strip().lower()
+
+    ordered: list[int] = []
+    state: dict[int, str] = {}
+    for start in sorted(changes, key=lambda i: changes[i].employee_id or 0):
+        chain: list[int] = []
+        i: int | None = start
+        while i is not None and i not in state:
+            state[i] = "visiting"
+            chain.append(i)
+            nxt = holder.get(new_mail(changes[i]))
+            i = nxt if nxt != i else None
+        if i is not None and state.get(i) == "visiting":
+            _break_cycle(work, changes[i])
+        for j in reversed(chain):
+            state[j] = "done"
+            ordered.append(j)
+    for sequence, i in enumerate(ordered, start=1):
+        work.ops[i] = replace(changes[i], sequence=sequence)
+
+
+def _break_cycle(work: _Work, op: UpdateUser) -> None:
+    """Move ``op``'s user to a temporary mail before any mail change of the run (sequence 0 is
+    taken by non-mail updates, so the temporary step takes a negative one)."""
+    before = next(c.before for c in op.fields_changed if c.name == "mail") or ""
+    local, _, domain = before.partition("@")
+    temporary = f"{local}+personio360-{op.employee_id}@{domain}" if domain else before
+    work.ops.append(UpdateUser(employee_id=op.employee_id, user_id=op.user_id,
+                               fields_changed=(FieldChange("mail", before, temporary),), sequence=-1))
 
 
 def _plan_leavers(work: _Work, scoped: dict[int, Employee]) -> None:

@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -27,6 +26,7 @@ import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from personio360.cli import review
 from personio360.config import Settings, load_config
 from personio360.errors import ConfigError, Personio360Error
 from personio360.http.redact import redact, structlog_processor
@@ -105,8 +105,9 @@ def check(config: str | None) -> int:
 
 @cli.command()
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
-@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="also save the plan as JSON")
+@click.option("--json", "as_json", is_flag=True, help="print the plan document (JSON) instead")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="also save the plan document, for review and sync --plan FILE")
 @click.option("--employee", type=int, metavar="ID", help="plan for one Personio employee only")
 @click.option("--allow-deletions", is_flag=True, help="show deletions over the limit as applied")
 @click.option("--limit", type=int, default=50, show_default=True, help="per-person lines to print (0: all)")
@@ -121,6 +122,7 @@ def plan(
 ) -> int:
     """Show exactly what `sync` would change, and change nothing (R13c)."""
     from personio360.cli.render import Names, render_plan
+    from personio360.cli.review import plan_document, save_plan
     from personio360.sync.run import prepare_plan
     from personio360.wiring import open_context
 
@@ -129,9 +131,9 @@ def plan(
         prepared = prepare_plan(
             settings, ctx.personio, ctx.lms, ctx.store, allow_deletions=allow_deletions, employee_id=employee
         )
-    data = prepared.plan.to_dict()
+    data = plan_document(prepared, settings, employee_id=employee, allow_deletions=allow_deletions)
     if out:
-        Path(out).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        save_plan(data, out)
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
@@ -146,13 +148,22 @@ def plan(
 @click.option("--allow-deletions", is_flag=True, help="apply deletions even over safety.max_deletions (R13b)")
 @click.option("--employee", type=int, metavar="ID", help="sync one Personio employee now")
 @click.option("--json", "as_json", is_flag=True, help="print the run report as JSON")
+@click.option("--plan", "plan_file", metavar="FILE",
+              help="apply exactly this saved plan (plan --out), or refuse if its inputs moved")
 @_boundary
-def sync(config: str | None, allow_deletions: bool, employee: int | None, as_json: bool) -> int:
+def sync(config: str | None, allow_deletions: bool, employee: int | None, as_json: bool,
+         plan_file: str | None) -> int:
     """Plan, then apply the plan to 360Learning, recording every change (R16)."""
     from personio360.cli.render import render_report
     from personio360.sync.run import run_sync
+    from personio360.sync.saved import load_saved
     from personio360.wiring import open_context
 
+    if plan_file and (allow_deletions or employee is not None):
+        raise ConfigError("--plan cannot be combined with --allow-deletions or --employee",
+                          hint="the saved plan decides both: save it with plan --allow-deletions "
+                          "or plan --employee ID, then run sync --plan FILE")
+    saved = load_saved(plan_file) if plan_file else None
     settings = _settings(config)
     console = _console()
     with open_context(settings) as ctx, _progress(console, enabled=not as_json) as progress:
@@ -164,6 +175,7 @@ def sync(config: str | None, allow_deletions: bool, employee: int | None, as_jso
             allow_deletions=allow_deletions,
             employee_id=employee,
             progress=progress,
+            saved=saved,
         )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -352,6 +364,9 @@ def demo(size: int, seed: int) -> int:
     from personio360.demo import run_demo
 
     return run_demo(_console(), size=size, seed=seed)
+
+
+cli.add_command(review.explain)
 
 
 def main() -> None:

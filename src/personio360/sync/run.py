@@ -23,6 +23,7 @@ from personio360.sync.operations import Plan
 from personio360.sync.planner import plan as make_plan
 from personio360.sync.report import Outcome, RunReport
 from personio360.sync.safety import check_snapshot, hold_back_deletions
+from personio360.sync.saved import SavedPlan, bind, check_age
 from personio360.sync.snapshot import Snapshot
 
 
@@ -71,18 +72,29 @@ def run_sync(
     progress: Progress | None = None,
     workers: int = 8,
     bulk_poll_interval: float = 1.0,
+    saved: SavedPlan | None = None,
 ) -> RunReport:
-    """One recorded run; its report's outcome gives the exit code (SPEC §2)."""
+    """One recorded run; its report's outcome gives the exit code (SPEC §2).
+
+    ``saved`` (``sync --plan``, issue 8): apply exactly that approved plan, with its own
+    employee focus and R13b outcomes, or stop before any change naming what moved.
+    """
+    if saved is not None:
+        employee_id, allow_deletions = saved.employee_id, True
     command = "sync" + (f" --employee {employee_id}" if employee_id is not None else "")
+    command = f"sync --plan {saved.name}" if saved is not None else command
     with store.lock.held():
         run_id = store.runs.start(command, settings.environment)
         started = dt.datetime.now(dt.UTC)
         try:
+            if saved is not None:
+                check_age(saved, settings, started)
             prepared = prepare_plan(settings, personio, lms, store, allow_deletions=allow_deletions,
                                     employee_id=employee_id, workers=workers)
+            plan = prepared.plan if saved is None else \
+                bind(saved, prepared.plan, prepared.snapshot, settings)
         except (RunStopped, ConfigError) as exc:
             return _finish(store, run_id, started, Outcome.STOPPED, message=str(exc), hint=exc.hint)
-        plan = prepared.plan
         with store.transaction() as session:
             for error in plan.errors:
                 store.runs.add_error(session, run_id, ErrorRecord(error.employee_id, error.code,
@@ -111,6 +123,9 @@ def run_sync(
             message = plan.notes[-1] if plan.held_back and plan.notes else None
             hint = "review the held-back deletions, then run: personio360 sync --allow-deletions" \
                 if plan.held_back else None
+            if plan.held_back and saved is not None:
+                hint = "the approved plan held these deletions back; to approve them, save a plan " \
+                    "with personio360 plan --allow-deletions --out FILE and apply that"
         return _finish(store, run_id, started, outcome, plan=plan, executor=executor,
                        errors=errors, message=message, hint=hint)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from personio360.sync.report import Outcome
 
 if TYPE_CHECKING:

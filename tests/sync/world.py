@@ -67,7 +67,7 @@ def configure(env: SyncEnv, *, name: str = "world", **parts: Any) -> Settings:
 
 
 def write_config(directory: Path, text: str, name: str) -> Settings:
-    """A config file named ``name`` in ``directory`` (with the sandbox's ``.env`` copied beside it)."""
+    """A config file named ``name`` in ``directory`` (credentials come from ``env.sb.environ``)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     path.write_text(text, encoding="utf-8")

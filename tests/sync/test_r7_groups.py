@@ -181,10 +181,6 @@ def test_r7_a_hundred_movers_go_through_the_bulk_api(make_env: MakeEnv) -> None:
     assert env.sync().applied == {}  # converged
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: executor._moves_in_bulk treats a removal that 360Learning reports as 'user not in the "
-    "group' as a failure (it looks for 'notfound' in BulkResult.error, which is only the status "
-    "'error'), then skips the mover's addition: the mover is left in no group"))
 def test_r7_bulk_movers_already_removed_by_the_cascade_still_reach_their_target(make_env: MakeEnv) -> None:
     """A bulk mover who was a learner of a group and of its public subgroup ends in the new target."""
     env = make_env(**BULK_WORLD)

@@ -242,42 +242,38 @@ class Executor:
         self._record(op, user_id)
 
     def _moves_in_bulk(self, ops: list[MoveUser]) -> None:
-        """R7 movers through the bulk API: all removals first (they cascade), then all additions."""
+        """R7 movers through the bulk API: all removals first (they cascade), then all additions.
+
+        A removal that fails does not hold back the mover's addition: the user then has one
+        learner role too many, which the next run sees and removes; an addition that fails is
+        the mover's error (R15).
+        """
         resolved = [(op, uid) for op in ops if (uid := self._user_of(op)) is not None]
         failed: dict[int, str] = {}
         for remove in (True, False):
             items: list[tuple[int, BulkMembership]] = [
                 (i, BulkMembership(group_id=g, user_id=uid))
                 for i, (op, uid) in enumerate(resolved)
-                if i not in failed
                 for g in (op.remove if remove else op.add)
             ]
             for start in range(0, len(items), 20_000):
-                chunk = items[start : start + 20_000]
+                chunk = items[start:start + 20_000]
                 try:
                     outcome = self.lms.run_bulk_memberships(
-                        [item for _, item in chunk], remove=remove, poll_interval=self.bulk_poll_interval
-                    )
+                        [item for _, item in chunk], remove=remove,
+                        poll_interval=self.bulk_poll_interval)
                 except ApiError as exc:
                     self._stop = exc
                     return
                 for result in outcome.results:
                     if not result.ok and result.index < len(chunk):
                         owner = chunk[result.index][0]
-                        if not (remove and result.error and "notfound" in result.error.lower()):
-                            failed.setdefault(owner, f"{result.error}: {result.message or ''}".strip())
+                        verb = "removing the learner role" if remove else "adding the learner role"
+                        failed.setdefault(owner, f"{verb} failed: {result.message or result.error}")
         for index, (op, uid) in enumerate(resolved):
             if index in failed:
-                self._fail(
-                    op,
-                    Rejected(
-                        failed[index],
-                        service="360learning",
-                        method="POST",
-                        path="/api/v2/bulk/groups/memberships",
-                        code="bulkItemFailed",
-                    ),
-                )
+                self._fail(op, Rejected(failed[index], service="360learning", method="POST",
+                                        path="/api/v2/bulk/groups/memberships", code="bulkItemFailed"))
             else:
                 self._record(op, uid)
         if self.progress:

@@ -226,7 +226,8 @@ def _plan_memberships(
             current.add(created_in)
         gone = sorted(current - {target}) if target else sorted(current)
         lost = cascade(hierarchy, gone) if gone else frozenset()
-        remove.extend(gone)
+        # a removal the cascade of another removal already makes is not asked for twice
+        remove.extend(g for g in gone if not any(g != o and g in cascade(hierarchy, [o]) for o in gone))
         if target and (target not in current or target in lost):
             add.append(target)
     if add or remove:

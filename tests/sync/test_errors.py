@@ -85,7 +85,7 @@ def test_r15_a_value_360learning_rejects_skips_only_that_change(env: SyncEnv) ->
 
 
 def test_r4_two_employees_swapping_emails_converge(env: SyncEnv) -> None:
-    """Two linked employees exchange emails in Personio: then each user has the other's mail."""
+    """Two linked employees exchange emails: after one sync each user has the other's (R4, R14)."""
     env.sync()
     first, second = [i for i in env.clean_ids() if i not in env.edge("adoptable")][:2]
     mail_1, mail_2 = env.user_of(first).mail, env.user_of(second).mail
@@ -93,6 +93,8 @@ def test_r4_two_employees_swapping_emails_converge(env: SyncEnv) -> None:
     env.personio.update(second, email=mail_1)
 
     env.sync()
-    env.sync()
 
     assert (env.user_of(first).mail, env.user_of(second).mail) == (mail_2, mail_1)
+    env.sb.lms.stats.reset()
+    assert env.sync().applied == {}
+    assert env.writes() == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from personio360.domain import LEARNER
 from personio360.sync.run import run_sync
 
@@ -170,3 +172,49 @@ def test_r4_a_user_deleted_by_hand_is_restored_with_membership_manager_and_value
     for key in ("roles", "managers", "values", "external_ids"):
         assert after[key] == before[key], key
     assert {r: env.lms.managers_of(env.user_id_of(r)) for r in reports} == report_managers
+
+
+RESTORE_BUG = (
+    "BUG: a deleted linked user is 'restored' by CreateUser with the employee's CURRENT email "
+    "(planner._plan_employee, match.how == 'restore'); when that email differs from the deleted "
+    "user's, 360Learning creates a NEW user instead of restoring, and SetExternalId then fails "
+    "with valueAlreadyUsed on every run (the old mapping still holds the employee id; "
+    "executor._external_id only looks up mappings by target). Fix: restore with the deleted "
+    "user's mail, then UpdateUser the mail; or re-target the existing mapping")
+
+
+@pytest.mark.xfail(strict=True, reason=RESTORE_BUG)
+def test_r4_a_user_deleted_by_hand_whose_email_changed_is_restored(env: SyncEnv) -> None:
+    """Deleted by hand while the employee's email changed: the same account comes back, with the new mail."""
+    env.sync()
+    employee_id = a_leaf(env)
+    user_id = env.user_id_of(employee_id)
+    env.lms.delete_user(user_id)
+    env.personio.update(employee_id, email="married.name@newco.example")
+
+    env.sync()
+
+    assert env.user_id_of(employee_id) == user_id
+    assert env.lms.user(user_id).status != "deleted"
+    assert env.lms.user(user_id).mail == "married.name@newco.example"
+
+
+@pytest.mark.xfail(strict=True, reason=RESTORE_BUG)
+def test_r5_r14_a_rehire_with_a_new_email_converges(env: SyncEnv) -> None:
+    """A leaver rehired under a new email: the old account (found by its external id) returns, then quiet."""
+    env.sync()
+    employee_id = a_leaf(env)
+    user_id = env.user_id_of(employee_id)
+    env.personio.terminate(employee_id)
+    env.sync()
+    env.personio.update(employee_id, status="active", termination_date=None,
+                        email="back.again@newco.example")
+
+    env.sync()
+
+    assert env.user_id_of(employee_id) == user_id
+    assert env.external_value(user_id) == str(employee_id)
+    env.sb.lms.stats.reset()
+    quiet = env.sync()
+    assert employee_id not in {e.employee_id for e in quiet.errors}
+    assert env.writes() == 0

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from personio360.emulators import personio as personio_emulator
 from personio360.errors import RunLocked
 from personio360.sync.run import run_sync
 
@@ -81,7 +80,8 @@ def test_r16_secrets_never_appear_in_run_records(make_env: MakeEnv) -> None:
     env.sync()
     with env.open(environ={**env.sb.environ, "LEARNING360_CLIENT_SECRET": "s3cr3t-wrong-value"}) as ctx:
         run_sync(env.settings, ctx.personio, ctx.lms, ctx.store, bulk_poll_interval=0.01)
-    secrets = [env.sb.lms.client_secret, personio_emulator.DEFAULT_CLIENT_SECRET, "s3cr3t-wrong-value"]
+    secrets = [env.sb.environ["LEARNING360_CLIENT_SECRET"], env.sb.environ["PERSONIO_CLIENT_SECRET"],
+               "s3cr3t-wrong-value"]
 
     texts = []
     for run in env.ctx.store.runs.recent(50):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from personio360.sync.report import Outcome
 
 if TYPE_CHECKING:
-    from .conftest import SyncEnv
+    from .conftest import MakeEnv, SyncEnv
 
 
 def test_r15_bad_emails_are_per_employee_errors_and_the_others_proceed(env: SyncEnv) -> None:
@@ -98,3 +98,37 @@ def test_r4_two_employees_swapping_emails_converge(env: SyncEnv) -> None:
     env.sb.lms.stats.reset()
     assert env.sync().applied == {}
     assert env.writes() == 0
+
+
+def test_r15_a_new_duplicate_of_a_linked_employee_s_email_deletes_and_moves_nothing(env: SyncEnv) -> None:
+    """A hire sharing a linked employee's email: both are skipped, the linked user stays as it was."""
+    env.sync()
+    holder = next(i for i in env.clean_ids() if i not in env.edge("adoptable"))
+    user_id = env.user_id_of(holder)
+    before = env.full_state(user_id)
+    twin = env.personio.hire(first_name="Twin", last_name="Mail", email=env.lms.user(user_id).mail)
+
+    report = env.sync()
+
+    assert {(holder, "duplicate_email"), (twin, "duplicate_email")} <= \
+        {(e.employee_id, e.code) for e in report.errors}
+    assert env.user_id_of(holder) == user_id
+    assert twin not in env.links()
+    assert env.full_state(user_id) == before
+
+
+def test_r5_r15_the_connector_admin_is_never_deleted_as_a_leaver(make_env: MakeEnv) -> None:
+    """An employee holding the connector admin's email is adopted; when they leave, the admin stays."""
+    env = make_env(levels=(), custom_fields={})
+    admin_mail = env.installed.connector_admin_email
+    admin = env.installed.user_ids[admin_mail]
+    employee_id = env.personio.hire(first_name="LMS", last_name="Admin", email=admin_mail)
+    env.sync()
+    assert env.user_id_of(employee_id) == admin
+    env.personio.terminate(employee_id)
+
+    report = env.sync()
+
+    assert (employee_id, "protected_user") in {(e.employee_id, e.code) for e in report.errors}
+    assert env.lms.user(admin).status != "deleted"
+    assert env.sync().exit_code == 1  # R10 still holds: the admin is still a platform admin

@@ -155,3 +155,25 @@ def test_r14_a_second_sandbox_of_the_same_seed_is_the_same_company(
     env.sync()
     assert env.platform_by_mail() == reference
 
+
+
+def test_r14_360learning_failing_mid_apply_stops_and_the_next_run_converges(
+    env: SyncEnv, reference: dict[str, Any]
+) -> None:
+    """Writes start failing with 503 after 40 of them: the run stops and says so; the next run finishes."""
+    env.sb.lms.faults.replace([Fault(kind="status", status=503, method="WRITE", after=40)])
+
+    stopped = env.sync()
+
+    assert stopped.exit_code == 3
+    assert "next run" in (stopped.message or "")
+    detail = env.ctx.store.runs.detail(stopped.run_id or 0)
+    assert detail is not None
+    assert detail.run.outcome == "stopped"
+    assert len(detail.operations) == sum(stopped.applied.values()) > 0
+    env.sb.lms.faults.replace([])
+
+    env.sync()
+
+    assert env.platform_by_mail() == reference
+    assert_no_user_twice(env)

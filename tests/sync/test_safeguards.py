@@ -201,3 +201,19 @@ def test_r13c_plan_changes_nothing_and_equals_what_sync_applies(env: SyncEnv) ->
     env.lms.delete_user(env.user_id_of(leaves(env)[5]))  # drift on the 360Learning side too
     env.sb.lms.stats.reset()
     planned_vs_applied(env)
+
+
+def test_r13a_360learning_unreadable_stops_the_run_before_any_change(flat_env: SyncEnv) -> None:
+    """A 503 on every user list read: stop (exit 3) with a hint, nothing written, nothing deleted."""
+    env = flat_env
+    env.sync()
+    changes_upstream(env)
+    env.sb.lms.faults.replace([Fault(kind="status", status=503, method="GET", path=r"^/api/v2/users$")])
+    before = state_of(env)
+    env.sb.lms.stats.reset()
+
+    report = env.sync()
+
+    env.sb.lms.faults.replace([])
+    assert_stopped_before_any_change(env, report, before)
+    assert report.hint

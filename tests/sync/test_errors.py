@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from personio360.sync.report import Outcome
 
 if TYPE_CHECKING:
     from .conftest import MakeEnv, SyncEnv
+
+
+@pytest.fixture
+def env(flat_env: SyncEnv) -> SyncEnv:
+    """These rules do not depend on group structure or custom fields: the lighter company."""
+    return flat_env
 
 
 def test_r15_bad_emails_are_per_employee_errors_and_the_others_proceed(env: SyncEnv) -> None:

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from .conftest import MakeEnv, SyncEnv
 
 
+@pytest.fixture
+def env(flat_env: SyncEnv) -> SyncEnv:
+    """These rules do not depend on group structure or custom fields: the lighter company."""
+    return flat_env
+
+
 def test_r16_a_run_records_start_end_environment_outcome_and_counts(env: SyncEnv) -> None:
     """The run row says when, where, how it ended, and the counts per operation of the report."""
     report = env.sync()

@@ -177,3 +177,22 @@ def test_r14_360learning_failing_mid_apply_stops_and_the_next_run_converges(
 
     assert env.platform_by_mail() == reference
     assert_no_user_twice(env)
+
+
+def test_r14_a_lost_create_of_a_mixed_case_email_is_found_again(flat_env: SyncEnv) -> None:
+    """The lost create of `New.Person@Example.ORG` is looked up, linked once, and the next sync is quiet."""
+    env = flat_env
+    env.sync()
+    hired = env.personio.hire(first_name="New", last_name="Person", email="  New.Person@Example.ORG ")
+    env.sb.lms.faults.replace([Fault(kind="lose_response", method="POST", path=r"^/api/v2/users$", count=1)])
+
+    first = env.sync()
+    second = env.sync()
+
+    assert env.sb.lms.faults.injected["lose_response"] == 1
+    assert hired not in {e.employee_id for e in (*first.errors, *second.errors)}
+    assert_no_user_twice(env)
+    assert env.external_value(env.user_id_of(hired)) == str(hired)
+    env.sb.lms.stats.reset()
+    assert env.sync().applied == {}
+    assert env.writes() == 0

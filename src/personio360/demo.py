@@ -2,8 +2,9 @@
 
 Both emulators start in-process on free loopback ports with a generated company (edge cases
 included); the demo then runs what an administrator would (check, plan, sync), makes HR
-changes in the Personio emulator (a hire, an edit, an email change, a termination), plans and
-syncs again, rehires the leaver (who gets the old account back), and shows the run history.
+changes in the Personio emulator (a hire, an edit, an email change, a termination), plans,
+explains the new hire, syncs again, rehires the leaver (who gets the old account back), and
+shows the run history.
 The emulators enforce the published rate limits, multiplied by ``FACTOR`` to keep it short.
 """
 
@@ -19,9 +20,11 @@ from rich.console import Console
 from rich.rule import Rule
 
 from personio360.cli.render import Names, render_checks, render_plan, render_report, render_runs
+from personio360.cli.review import render_explanation
 from personio360.config import load_config
 from personio360.emulators.sandbox import Sandbox
 from personio360.sync.check import run_checks
+from personio360.sync.explain import explain
 from personio360.sync.run import prepare_plan, run_sync
 from personio360.wiring import Context, open_context
 
@@ -44,9 +47,11 @@ def run_demo(console: Console, *, size: int = 300, seed: int = 7) -> int:
             settings = load_config(sandbox.config_path)
             with open_context(settings, environ=sandbox.environ, rate_limit_factor=FACTOR) as ctx:
                 _first_sync(console, ctx)
-                leaver = _hr_changes(console, sandbox, ctx)
+                leaver, hired = _hr_changes(console, sandbox, ctx)
                 _step(console, "personio360 plan", "after the HR changes")
                 _plan(console, ctx)
+                _step(console, f"personio360 explain {hired}", "why, where and how the new hire is synced")
+                _explain(console, ctx, hired)
                 _sync(console, ctx, allow_deletions=False)
                 _rehire(console, sandbox, ctx, leaver)
                 _step(console, "personio360 sync", "a second time with no change: no write call (R14)")
@@ -80,7 +85,13 @@ def _sync(console: Console, ctx: Context, *, allow_deletions: bool) -> None:
     render_report(console, report)
 
 
-def _hr_changes(console: Console, sandbox: Sandbox, ctx: Context) -> int:
+def _explain(console: Console, ctx: Context, employee_id: int) -> None:
+    prepared = prepare_plan(ctx.settings, ctx.personio, ctx.lms, ctx.store, employee_id=employee_id)
+    render_explanation(console, explain(prepared.snapshot, ctx.settings, str(employee_id)),
+                       names=Names.of(prepared.snapshot))
+
+
+def _hr_changes(console: Console, sandbox: Sandbox, ctx: Context) -> tuple[int, int]:
     """A hire, an edit, an email change and a termination, made in the Personio emulator."""
     people = sandbox.personio.state
     links = ctx.store.links.active()
@@ -99,7 +110,7 @@ def _hr_changes(console: Console, sandbox: Sandbox, ctx: Context) -> int:
     console.print(f"  edited  employee {edited}: position is now Principal Consultant")
     console.print(f"  email   employee {renamed}: {old_mail} → new.{old_mail}")
     console.print(f"  left    employee {leaver}: status inactive")
-    return leaver
+    return leaver, new_id
 
 
 def _rehire(console: Console, sandbox: Sandbox, ctx: Context, leaver: int) -> None:

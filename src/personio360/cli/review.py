@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from personio360.cli.render import Names
     from personio360.config import Settings
     from personio360.sync.explain import Explanation, FieldRow
     from personio360.sync.run import Prepared
@@ -51,6 +52,7 @@ def explain(employee: str, config: str | None, as_json: bool) -> None:
 
 
 def _explain(employee: str, config: str | None, as_json: bool) -> int:
+    from personio360.cli.render import Names
     from personio360.config import load_config
     from personio360.sync.explain import explain as explain_one
     from personio360.sync.run import prepare_plan
@@ -64,13 +66,16 @@ def _explain(employee: str, config: str | None, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
-        render_explanation(Console(highlight=False, soft_wrap=True), result)
+        render_explanation(Console(highlight=False, soft_wrap=True), result,
+                           names=Names.of(prepared.snapshot))
     return 0
 
 
-def render_explanation(console: Console, result: Explanation) -> None:
-    """The explanation as text: the verdict first, then each rule's reasons."""
-    from personio360.cli.render import _LABELS
+def render_explanation(console: Console, result: Explanation, *, names: Names | None = None) -> None:
+    """The explanation as text: the verdict first, then each rule's reasons (ids shown by ``names``)."""
+    from personio360.cli.render import _LABELS, Names
+
+    names = names or Names()
 
     who = result.name or result.user_mail or result.query
     ident = f" (employee {result.employee_id})" if result.employee_id is not None else ""
@@ -100,7 +105,8 @@ def render_explanation(console: Console, result: Explanation) -> None:
     console.print("\n[bold]What a sync would do now:[/]" + ("" if result.operations or result.held_back
                                                          else " nothing"))
     for op in result.operations:
-        changes = "; ".join(f"{c.name}: {c.before or '∅'} → {c.after or '∅'}" for c in op.changes)
+        changes = "; ".join(f"{c.name}: {names.value(c.name, c.before) or '∅'} → "
+                            f"{names.value(c.name, c.after) or '∅'}" for c in op.changes)
         console.print(f"  {_LABELS.get(op.kind, op.kind)}: {changes}  [dim]({op.rule})[/]")
     for op in result.held_back:
         console.print(f"  {_LABELS.get(op.kind, op.kind)} [yellow](held back, R13b)[/]  [dim]({op.rule})[/]")

@@ -198,7 +198,7 @@ class _Explainer:
                 "the employee is no longer in Personio (R5)"
         status = (emp.status or "").strip().lower()
         status_ok = status in IN_SCOPE_STATUSES
-        checks = [Check("status", status_ok, f"{status or 'empty'} ("
+        checks = [Check("status", status_ok, f"status {status or 'empty'} ("
                         + ("in scope" if status_ok else "only active, onboarding and leave are in scope")
                         + ")")]
         for index, group in enumerate(self.settings.groups):
@@ -320,7 +320,7 @@ class _Explainer:
             ("external id", str(emp.id), mapping.value if mapping else None, None),
         ]
         return tuple(FieldRow(name, "R2" if name == "external id" else "R4", want, have,
-                              bool(user) and (same if same is not None else want == have))
+                              (same if same is not None else want == have) if user else want is None)
                      for name, want, have, same in rows)
 
     def _custom(self, user_id: str | None) -> tuple[FieldRow, ...]:
@@ -334,7 +334,7 @@ class _Explainer:
             want = render(emp.attributes.get(attribute)) if attribute in emp.attributes else None
             have = values.get(field_id) if field_id else None
             label = f"{name} (from {attribute})" + ("" if field_id else ", a field the sync creates")
-            rows.append(FieldRow(label, "R8", want, have, user_id is not None and want == have))
+            rows.append(FieldRow(label, "R8", want, have, want == have))
         return tuple(rows)
 
     def _manager(self, user_id: str | None) -> str:

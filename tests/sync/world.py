@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from personio360.config import Settings, load_config
-from personio360.domain import LEARNER
 
 if TYPE_CHECKING:
     from .conftest import SyncEnv
@@ -180,8 +179,3 @@ def values_by_name(env: SyncEnv, user_id: str) -> dict[str, str]:
 def field_named(env: SyncEnv, name: str) -> list[Any]:
     return [f for f in env.lms.custom_fields() if f.name == name]
 
-
-def learners_everywhere(env: SyncEnv) -> dict[str, set[str]]:
-    """Learner user ids of every group."""
-    return {g.id: {r.user_id for r in env.lms.roles_of_group(g.id) if r.role == LEARNER}
-            for g in env.lms.groups()}

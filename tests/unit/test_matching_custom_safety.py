@@ -229,7 +229,8 @@ def test_date_fields_take_yyyy_mm_dd() -> None:
     snap = snapshot(custom_fields=[CustomField("f-s", "Start", type="date")], owned_fields={"f-s": "Start"})
     config = settings(custom_fields={"hire_date": "Start"})
     _, ids = plan_fields(snap, config)
-    for value in (dt.date(2023, 5, 1), dt.datetime(2023, 5, 1, 8, tzinfo=dt.UTC), "2023-05-01T08:00:00+02:00"):
+    values = (dt.date(2023, 5, 1), dt.datetime(2023, 5, 1, 8, tzinfo=dt.UTC), "2023-05-01T08:00:00+02:00")
+    for value in values:
         planned = plan_values(snap, config, employee(1, hire_date=value), "u1", ids)
         assert planned is not None
         assert planned.final == (("f-s", "date", "2023-05-01"),)

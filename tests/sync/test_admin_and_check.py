@@ -171,11 +171,6 @@ def test_r11_check_reports_an_unreadable_group_level(make_env: MakeEnv) -> None:
     assert "office" in (failure.fix or "")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: check passes with a reserved external_id_platform (only GET /external-ids is tried, "
-    "which 360Learning answers for any platform); sync then fails set_external_id for every "
-    "employee with reservedPlatformName and never names learning360.external_id_platform "
-    "(sync/check.py _learning360_checks; executor._external_id)"))
 def test_r2_r11_check_says_when_360learning_refuses_the_external_id_platform(make_env: MakeEnv) -> None:
     """A reserved platform name (`360learning`) fails a check line that names the setting to change."""
     env = make_env(levels=(), custom_fields={})

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from personio360.domain import LEARNER
 from personio360.sync.run import run_sync
 
@@ -186,7 +184,6 @@ RESTORE_BUG = (
     "user's mail, then UpdateUser the mail; or re-target the existing mapping")
 
 
-@pytest.mark.xfail(strict=True, reason=RESTORE_BUG)
 def test_r4_a_user_deleted_by_hand_whose_email_changed_is_restored(flat_env: SyncEnv) -> None:
     """Deleted by hand while the employee's email changed: the same account comes back, with the new mail."""
     env = flat_env
@@ -203,7 +200,6 @@ def test_r4_a_user_deleted_by_hand_whose_email_changed_is_restored(flat_env: Syn
     assert env.lms.user(user_id).mail == "married.name@newco.example"
 
 
-@pytest.mark.xfail(strict=True, reason=RESTORE_BUG)
 def test_r5_r14_a_rehire_with_a_new_email_converges(flat_env: SyncEnv) -> None:
     """A leaver rehired under a new email: the old account (found by its external id) returns, then quiet."""
     env = flat_env

@@ -224,11 +224,6 @@ def test_r7_a_disabled_group_that_no_longer_exists_does_not_stop_the_run(world: 
     assert subtree(world, world.synced_group)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a synced group inside another synced group's hierarchy (here Berlin inside All "
-    "employees) is accepted, and each hierarchy then removes the learner role the other adds: "
-    "every sync moves the same users again (R14), and R7's 'exactly one target per hierarchy' "
-    "cannot hold; config/check should refuse nested synced groups"))
 def test_r7_r14_nested_synced_groups_are_refused_or_converge(make_env: MakeEnv) -> None:
     """A synced group nested in another's hierarchy never makes the syncs oscillate."""
     world = make_env(size=40, seed=3)

@@ -191,10 +191,6 @@ def test_r8_an_existing_field_with_the_configured_name_is_reused(make_env: MakeE
         (existing.id, env.personio.employee(employee_id)["department"])]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: gather.py reads custom values only for users already linked in the store, so a user "
-    "adopted in this run (R2) gets a PUT of the synced values alone, which wipes the values of "
-    "fields the connector does not sync"))
 def test_r8_adoption_keeps_the_values_of_fields_the_connector_does_not_sync(world: SyncEnv) -> None:
     """An adopted user's hand-made custom value survives the adoption's first sync."""
     badge = world.lms.add_custom_field("Badge")

@@ -122,10 +122,6 @@ def test_sync_employee_with_an_unknown_id_changes_nothing(world: SyncEnv) -> Non
     assert platform_state(world) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: planner.plan filters operations by employee_id, which drops the CreateCustomField "
-    "operations (employee_id None): a synced field that does not exist yet is never created, "
-    "so the person gets no custom values and a custom_field_missing error"))
 def test_sync_employee_as_the_first_run_creates_the_synced_fields(make_env: MakeEnv) -> None:
     """On a fresh platform, `sync --employee` creates the missing synced fields and fills them."""
     env = make_env(**WORLD)
@@ -138,11 +134,6 @@ def test_sync_employee_as_the_first_run_creates_the_synced_fields(make_env: Make
     assert values.get("Department") == "Engineering"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: in sync --employee mode the planner counts an unlinked supervisor as 'created in this "
-    "run' (planner._managed_after), so the filtered plan asks for a manager that no one creates: "
-    "a manager_unresolved error claiming the supervisor's creation failed, instead of R9's "
-    "'unlinked supervisor clears the manager'"))
 def test_sync_employee_with_an_unsynced_supervisor_completes_without_manager(world: SyncEnv) -> None:
     """A hire whose supervisor is another, not yet synced hire: no manager, and no error."""
     boss = world.personio.hire(first_name="Cleo", last_name="Marr", email="cleo@newco.example",

@@ -138,7 +138,24 @@ def _learning360_checks(
         lambda: sum(1 for _ in lms.iter_external_ids(platform=platform)),
         lambda n: f"{n} mappings of users to Personio ids",
     )
+    results.append(_platform_accepted(platform))
     return groups
+
+
+#: Platform names 360Learning is known to keep for itself (its own name); the full list is not
+#: published, so a refusal of another name is caught by the sync, which stops and says so.
+KNOWN_RESERVED_PLATFORMS = frozenset({"360learning"})
+
+
+def _platform_accepted(platform: str) -> CheckResult:
+    """R2: a platform name 360Learning is known to refuse fails here, without any write."""
+    name = f"360Learning: external-ID platform {platform!r}"
+    if platform.strip().lower() in KNOWN_RESERVED_PLATFORMS:
+        return CheckResult(name, False, f"360Learning reserves the platform name {platform!r}",
+                           "set learning360.external_id_platform in the config to another name, "
+                           'e.g. "personio-hr"')
+    return CheckResult(name, True, "not a name 360Learning is known to reserve (if it refuses it, "
+                       "the sync stops and names learning360.external_id_platform)")
 
 
 def _group_checks(

@@ -57,6 +57,11 @@ from personio360.sync.operations import (
 #: (phase name, operations done in the phase, operations in the phase)
 Progress = Callable[[str, int, int], None]
 PER_EMPLOYEE = (Rejected, Conflict, NotFound)
+#: refusals that are about the configuration, not one employee: the run stops with this fix
+_CONFIG_CODES = {
+    "reservedPlatformName": "360Learning reserves this external-ID platform name: set "
+    "learning360.external_id_platform in the config to another name (e.g. \"personio-hr\")",
+}
 _CHANGE_FIELDS = {
     "mail": "mail",
     "first name": "first_name",
@@ -136,6 +141,11 @@ class Executor:
         try:
             self._dispatch(op)
         except PER_EMPLOYEE as exc:
+            if exc.code in _CONFIG_CODES:  # every employee would fail alike: stop and say why
+                exc.hint = _CONFIG_CODES[exc.code]
+                with self._lock:
+                    self._stop = self._stop or exc
+                return
             self._fail(op, exc)
         except ApiError as exc:
             with self._lock:
@@ -212,13 +222,20 @@ class Executor:
                 self.lms.update_external_id(op.mapping_id, op.platform, "user", user_id, value)
             else:
                 self.lms.create_external_id(op.platform, "user", user_id, value)
-        except (Rejected, Conflict):
-            # A mapping made by a run whose answer was lost: one per (platform, target).
-            existing = next(iter(self.lms.iter_external_ids(platform=op.platform, target_id=user_id)), None)
-            if existing is None:
+        except (Rejected, Conflict) as exc:
+            if exc.code == "reservedPlatformName":
                 raise
-            if existing.value != value:
-                self.lms.update_external_id(existing.id, op.platform, "user", user_id, value)
+            # One mapping per (platform, target) and per (platform, value): one made by a run
+            # whose answer was lost, or one still pointing at an older user of this employee.
+            mine = next(iter(self.lms.iter_external_ids(platform=op.platform, target_id=user_id)), None)
+            if mine is not None:
+                if mine.value != value:
+                    self.lms.update_external_id(mine.id, op.platform, "user", user_id, value)
+            else:
+                stale = next(iter(self.lms.iter_external_ids(platform=op.platform, value=value)), None)
+                if stale is None:
+                    raise
+                self.lms.update_external_id(stale.id, op.platform, "user", user_id, value)
         self._record(op, user_id)
 
     def _update(self, op: UpdateUser) -> None:

@@ -24,11 +24,13 @@ from functools import partial
 from typing import TypeVar
 
 from personio360.config import Settings
-from personio360.domain import CustomValue, Group, LmsUser
+from personio360.domain import CustomValue, Employee, ExternalId, Group, Link, LmsUser
 from personio360.errors import NotFound, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.personio import EmployeeSource
 from personio360.store import Store
+from personio360.sync.fields import clean_email
+from personio360.sync.matching import mail_index
 from personio360.sync.scope import in_scope
 from personio360.sync.snapshot import Hierarchy, Snapshot
 
@@ -58,11 +60,12 @@ def gather_snapshot(
     """
     taken_at = dt.datetime.now(dt.UTC)
     platform = settings.learning360.external_id_platform
+    employees: dict[int, Employee] = {}
+    managers: dict[str, frozenset[str]] = {}
+    values: dict[str, tuple[CustomValue, ...]] = {}
     with ThreadPoolExecutor(max_workers=max(workers, READ_CONCURRENCY),
                             thread_name_prefix="gather") as pool:
         try:
-            # the two services' list reads are paced by different limits: read them side by side
-            employees_read = pool.submit(lambda: {e.id: e for e in personio.iter_employees()})
             users_read = pool.submit(lambda: {u.id: u for u in (
                 users if users is not None else lms.iter_users())})
             mappings_read = pool.submit(lambda: {m.target_id: m for m in lms.iter_external_ids(
@@ -73,22 +76,16 @@ def gather_snapshot(
             hierarchies = _hierarchies(settings, all_groups, lms, pool)
             links = store.links.active()
             owned = {f.field_id: f.name for f in store.links.owned_fields()}
-            employees, all_users = employees_read.result(), users_read.result()
-            external_ids, custom_fields = mappings_read.result(), fields_read.result()
-            followed = sorted(
-                link.user_id for emp_id, link in links.items()
-                if emp_id in employees and in_scope(employees[emp_id], settings.groups)
-                and link.user_id in all_users and all_users[link.user_id].status != "deleted"
-                and (focus is None or emp_id == focus)
-            )
+            all_users, external_ids = users_read.result(), mappings_read.result()
+            # the per-user reads start with the first Personio page, not after the last one
+            employee_pages = _recording(personio.iter_employees(), employees)
+            followed = _followed(settings, employee_pages, all_users, links, external_ids, focus)
             read = partial(_per_user, lms, values=bool(settings.custom_fields))
-            managers: dict[str, frozenset[str]] = {}
-            values: dict[str, tuple[CustomValue, ...]] = {}
-            for user_id, (user_managers, user_values) in zip(
-                    followed, _window(pool, read, followed), strict=True):
+            for user_id, (user_managers, user_values) in _window(pool, read, followed):
                 managers[user_id] = user_managers
                 if user_values is not None:
                     values[user_id] = user_values
+            custom_fields = fields_read.result()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # a failed read: stop the others now
             raise
@@ -97,6 +94,43 @@ def gather_snapshot(
         external_ids=external_ids, hierarchies=hierarchies, managers=managers,
         custom_fields=custom_fields, custom_values=values, owned_fields=owned,
     )
+
+
+def _recording(employees: Iterable[Employee], into: dict[int, Employee]) -> Iterator[Employee]:
+    """Pass the employees on as they are read, keeping each in ``into``."""
+    for emp in employees:
+        into[emp.id] = emp
+        yield emp
+
+
+def _followed(
+    settings: Settings,
+    employees: Iterable[Employee],
+    users: dict[str, LmsUser],
+    links: dict[int, Link],
+    external_ids: dict[str, ExternalId],
+    focus: int | None,
+) -> Iterator[str]:
+    """The users whose managers and custom values the plan may change: those linked to an
+    in-scope employee, and those an unlinked in-scope employee will adopt (R2), whose
+    existing values the PUT must keep (R8) and whose managers it must compare (R9).
+
+    Each is yielded once, as soon as its employee is read (Personio's pages stream in)."""
+    by_mail = mail_index(users)
+    by_value = {m.value: m.target_id for m in external_ids.values()}
+    followed: set[str] = set()
+    for emp in employees:
+        if (focus is not None and emp.id != focus) or not in_scope(emp, settings.groups):
+            continue
+        link = links.get(emp.id)
+        if link is not None:
+            candidate: str | None = link.user_id
+        else:
+            email = clean_email(emp.email)
+            candidate = by_value.get(str(emp.id)) or (by_mail.get(email) if email else None)
+        if candidate in users and users[candidate].status != "deleted" and candidate not in followed:
+            followed.add(candidate)
+            yield candidate
 
 
 def verify_connector_admin(settings: Settings, lms: Learning360Client, groups: list[Group]) -> LmsUser:
@@ -140,6 +174,14 @@ def _hierarchies(settings: Settings, groups: list[Group], lms: Learning360Client
             kids[gid] = tuple(sorted(children.get(gid, ()), key=lambda g: g.id))
             stack.extend(g.id for g in kids[gid])
         trees[synced.id] = kids
+    for outer, kids in trees.items():
+        for inner in trees:
+            if inner != outer and inner in kids:
+                raise RunStopped(
+                    f"the synced group {inner} ({by_id[inner].name.strip()}) is inside the synced group "
+                    f"{outer} ({by_id[outer].name.strip()}): each would undo the other's memberships (R7)",
+                    hint="sync either the parent group or the subgroup, not both (disable one in [[groups]])",
+                )
     wanted = sorted({gid for kids in trees.values() for gid in kids})
     reads = {gid: pool.submit(_group_learners, lms, gid) for gid in wanted}
     out: dict[str, Hierarchy] = {}
@@ -169,16 +211,20 @@ def _per_user(
     return managers, tuple(_or_empty(lambda: lms.get_custom_values(user_id))) if values else None
 
 
-def _window(pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: Iterable[_T]) -> Iterator[_R]:
+def _window(
+    pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: Iterable[_T]
+) -> Iterator[tuple[_T, _R]]:
     """``pool.map`` with a bounded number of tasks queued, so memory stays flat in the
-    number of users (100,000 employees: 100,000 tasks); results come in input order."""
-    pending: deque[Future[_R]] = deque()
+    number of users (100,000 employees: 100,000 tasks); (item, result) in input order."""
+    pending: deque[tuple[_T, Future[_R]]] = deque()
     for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= 4 * READ_CONCURRENCY:
-            yield pending.popleft().result()
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= 10 * READ_CONCURRENCY:
+            done, future = pending.popleft()
+            yield done, future.result()
     while pending:
-        yield pending.popleft().result()
+        done, future = pending.popleft()
+        yield done, future.result()
 
 
 def _or_empty(read: Callable[[], list[_R]]) -> list[_R]:

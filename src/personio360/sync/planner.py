@@ -23,6 +23,7 @@ from personio360.sync.matching import Match, resolve
 from personio360.sync.operations import (
     AdoptUser,
     CloseLink,
+    CreateCustomField,
     CreateUser,
     DeactivateUser,
     DeleteUser,
@@ -70,15 +71,15 @@ def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = No
     work.errors.extend(match_errors)
     fields_ops, field_ids = custom.plan_fields(snapshot, settings)
     work.ops.extend(fields_ops)
-    managed_after = _managed_after(snapshot, scoped, matches)
+    managed_after = _managed_after(snapshot, scoped, matches, employee_id)
     for emp_id, match in matches.items():
         _plan_employee(work, scoped[emp_id], emails[emp_id], match, managed_after, field_ids)
     _plan_leavers(work, scoped)
     _order_mail_changes(work)
     ops = work.ops
     errors = work.errors
-    if employee_id is not None:
-        ops = [op for op in ops if op.employee_id == employee_id]
+    if employee_id is not None:  # the person's operations, and the fields they need (R8)
+        ops = [op for op in ops if op.employee_id == employee_id or isinstance(op, CreateCustomField)]
         errors = [e for e in errors if e.employee_id == employee_id]
     ops.sort(key=lambda op: (phase_of(op), getattr(op, "sequence", 0), op.employee_id or 0, op.kind))
     return Plan(
@@ -114,7 +115,7 @@ def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> d
 
 
 def _managed_after(
-    snapshot: Snapshot, scoped: dict[int, Employee], matches: dict[int, Match]
+    snapshot: Snapshot, scoped: dict[int, Employee], matches: dict[int, Match], only: int | None,
 ) -> dict[int, str | None]:
     """In-scope employees who will have a user after the run: its id, or None if created now.
 
@@ -125,7 +126,11 @@ def _managed_after(
         emp_id: link.user_id for emp_id, link in snapshot.links.items() if emp_id in scoped
     }
     for emp_id, match in matches.items():
-        after[emp_id] = None if match.how in ("create", "restore") else match.user_id
+        if match.how in ("create", "restore"):
+            if only is None or emp_id == only:  # ``sync --employee`` creates no one else
+                after[emp_id] = None
+        else:
+            after[emp_id] = match.user_id
     return after
 
 
@@ -139,13 +144,23 @@ def _plan_employee(
 ) -> None:
     snapshot, settings = work.snapshot, work.settings
     targets = _targets(work, emp)
+    mapping_user: str | None = None
     if match.how in ("create", "restore"):
+        wanted = emp.email.strip() if emp.email else email
+        deleted = snapshot.users.get(match.user_id) if match.how == "restore" and match.user_id else None
+        # R4/R5: 360Learning restores a deleted user only when created with ITS mail; a new mail
+        # then follows as an update of the restored (same) account.
+        mail = deleted.mail.strip() if deleted is not None and deleted.mail else wanted
         work.ops.append(CreateUser(
-            employee_id=emp.id, user_id=None, mail=emp.email.strip() if emp.email else email,
+            employee_id=emp.id, user_id=None, mail=mail,
             first_name=render(emp.first_name), last_name=render(emp.last_name),
             job=render(emp.position), group_id=targets[0][1] if targets else "",
             restore_of=match.user_id,
         ))
+        if deleted is not None and mail.lower() != wanted.lower():
+            work.ops.append(UpdateUser(employee_id=emp.id, user_id=deleted.id,
+                                       fields_changed=(FieldChange("mail", mail, wanted),)))
+        mapping_user = deleted.id if deleted is not None else None
         user_id: str | None = None
         user: LmsUser | None = None
     else:
@@ -153,7 +168,7 @@ def _plan_employee(
         user = snapshot.users[user_id] if user_id else None
         if match.how in ("email", "external_id"):
             work.ops.append(AdoptUser(employee_id=emp.id, user_id=user_id, how=match.how))
-    _plan_external_id(work, emp.id, user_id)
+    _plan_external_id(work, emp.id, user_id or mapping_user)
     if user is not None:
         _plan_update(work, emp, user, adopted=match.how in ("email", "external_id"))
     created_in = targets[0][1] if user is None and targets else None

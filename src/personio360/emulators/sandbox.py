@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["Sandbox"]
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,22 @@ class Sandbox:
         levels: tuple[str, ...] = ("office", "department"),
         custom_fields: dict[str, str] | None = None,
         extra_toml: str = "",
+        personio_options: Mapping[str, Any] | None = None,
+        lms_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``personio_options`` / ``lms_options``: further emulator arguments (``client_id``,
+        ``client_secret``, ``token_ttl``, ``scopes``...), e.g. distinctive credentials."""
         self.directory = Path(directory)
         self.company = generate_company(size, seed)
+        self._personio_secret = str((personio_options or {}).get(
+            "client_secret", personio_emulator.DEFAULT_CLIENT_SECRET))
         self.personio = PersonioEmulator(rate_limits=rate_limits, rate_limit_factor=rate_limit_factor,
-                                         seed=seed)
+                                         seed=seed, **(personio_options or {}))
         lms_kwargs: dict[str, Any] = {"rate_limits": rate_limits, "rate_limit_factor": rate_limit_factor,
                                       "seed": seed, "state": learning360_state_for(self.company, seed=seed)}
         if token_ttl is not None:
             lms_kwargs["token_ttl"] = token_ttl
+        lms_kwargs.update(lms_options or {})
         self.lms = Learning360Emulator(**lms_kwargs)
         self.installed: InstalledCompany = install(self.company, self.personio.state, self.lms.state)
         self.environment = environment
@@ -87,7 +95,7 @@ class Sandbox:
         """The credentials the emulators accept, as the environment would hold them."""
         return {
             "PERSONIO_CLIENT_ID": self.personio.client_id,
-            "PERSONIO_CLIENT_SECRET": personio_emulator.DEFAULT_CLIENT_SECRET,
+            "PERSONIO_CLIENT_SECRET": self._personio_secret,
             "LEARNING360_CLIENT_ID": self.lms.client_id,
             "LEARNING360_CLIENT_SECRET": self.lms.client_secret,
         }

@@ -6,8 +6,9 @@ issued); anything that looks like a bearer token is masked too.
 
 from __future__ import annotations
 
-__all__ = ["mask", "redact", "register_secret", "structlog_processor"]
+__all__ = ["LIBRARY_LOGGERS", "RedactingFilter", "mask", "redact", "register_secret", "structlog_processor"]
 
+import logging
 import re
 import threading
 from collections.abc import MutableMapping
@@ -55,3 +56,31 @@ def structlog_processor(
         if isinstance(value, str):
             event[key] = redact(value)
     return event
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a library's log record before any handler sees it (R16).
+
+    httpcore logs whole response headers at DEBUG, and Personio echoes the bearer token in an
+    ``Authorization`` response header (research §2.2): without this, ``PERSONIO360_LOG_LEVEL=DEBUG``
+    printed the token.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+#: The loggers of the HTTP stack; a logger's filters apply to the records it creates itself,
+#: so each one that logs gets the filter (httpcore names one logger per module).
+LIBRARY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2",
+                   "httpcore.proxy", "httpcore.socks")
+_FILTER = RedactingFilter()
+for _name in LIBRARY_LOGGERS:
+    logging.getLogger(_name).addFilter(_FILTER)

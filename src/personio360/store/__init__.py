@@ -9,16 +9,18 @@ from __future__ import annotations
 __all__ = ["Store", "open_store"]
 
 import contextlib
+import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from personio360.errors import ConfigError
+from personio360.store.activation import ActivationRepository
 from personio360.store.links import LinkRepository
 from personio360.store.lock import RunLock
 from personio360.store.runs import RunRepository
@@ -32,6 +34,7 @@ class Store:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.links = LinkRepository(self.sessions)
         self.runs = RunRepository(self.sessions)
+        self.activation = ActivationRepository(self.sessions)
         self.lock = RunLock(engine)
 
     @contextlib.contextmanager
@@ -58,13 +61,36 @@ def open_store(url: str) -> Store:
     config = Config()
     config.set_main_option("script_location", "personio360.store:migrations")
     try:
-        with engine.begin() as connection:
+        with _one_migration_at_a_time(engine), engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
         raise ConfigError(f"cannot open the state store {engine.url!r}: {exc.orig}",
                           hint="check state.url in the config and that the database is reachable") from None
     return Store(engine)
+
+
+#: PostgreSQL advisory lock key of the migrations (the run lock has its own).
+_MIGRATION_KEY = 360_360_361
+
+
+@contextlib.contextmanager
+def _one_migration_at_a_time(engine: Engine) -> Iterator[None]:
+    """Two runs started together on a new store would both create its tables, and the second
+    failed with "table ... already exists" (exit 2) instead of reaching the run lock (exit 4):
+    a SQLite file's migrations take a blocking lock beside it (``<database>.migrate.lock``)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with (Path(database).parent / (Path(database).name + ".migrate.lock")).open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

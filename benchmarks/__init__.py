@@ -1,0 +1,1 @@
+"""Benchmarks and the chaos suite: run with `make bench` / `make chaos`."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["CheckResult", "run_checks"]
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ from personio360.domain import Employee, Group
 from personio360.errors import ApiError, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.personio import EmployeeSource
+from personio360.store.activation import activated
 from personio360.sync.fields import render, same_text
 from personio360.sync.gather import verify_connector_admin
 
@@ -33,12 +34,16 @@ class CheckResult:
     fix: str | None = None
 
 
-def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Client) -> list[CheckResult]:
+def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Client, *,
+               activation: Mapping[str, bool] | None = None) -> list[CheckResult]:
+    """R11; ``activation``: the admin page's stored group switches (issue 9), shown per group."""
     results: list[CheckResult] = []
+    configured = {g.id: g.enabled for g in settings.groups}
+    settings = activated(settings, activation or {})
     sample = _personio_checks(settings, personio, results)
     groups = _learning360_checks(settings, lms, results)
     if groups is not None:
-        _group_checks(settings, groups, sample, results)
+        _group_checks(settings, groups, sample, results, configured)
     return results
 
 
@@ -159,7 +164,8 @@ def _platform_accepted(platform: str) -> CheckResult:
 
 
 def _group_checks(
-    settings: Settings, groups: list[Group], sample: list[Employee], results: list[CheckResult]
+    settings: Settings, groups: list[Group], sample: list[Employee], results: list[CheckResult],
+    configured: Mapping[str, bool],
 ) -> None:
     by_id = {g.id: g for g in groups}
     synced = {g.id for g in settings.groups}
@@ -188,6 +194,9 @@ def _group_checks(
             )
             continue
         state = "enabled" if group.enabled else "disabled: left alone entirely"
+        if group.enabled != configured.get(group.id, group.enabled):
+            state = "activated on the admin page" if group.enabled \
+                else "deactivated on the admin page: left alone entirely"
         results.append(CheckResult(label, True, f"{found.name!r}, {state}"))
         levels = settings.group_structure.levels
         if levels and group.enabled and sample and not _any_level_matches(found, groups, levels, sample):

@@ -16,6 +16,7 @@ from personio360.errors import ApiError, ConfigError, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.personio import EmployeeSource
 from personio360.store import Store
+from personio360.store.activation import activated
 from personio360.store.runs import ErrorRecord
 from personio360.sync.executor import Executor, Progress
 from personio360.sync.gather import gather_snapshot, verify_connector_admin
@@ -43,7 +44,12 @@ def prepare_plan(
     employee_id: int | None = None,
     workers: int = 8,
 ) -> Prepared:
-    """Read both sides and plan; raise ``RunStopped`` for R10, R13a or an unreadable API."""
+    """Read both sides and plan; raise ``RunStopped`` for R10, R13a or an unreadable API.
+
+    The groups are planned as activated on the admin page (issue 9): the store's switches
+    override the config's ``enabled``.
+    """
+    settings = activated(settings, store.activation.overrides())
     try:
         groups = list(lms.iter_groups())
         verify_connector_admin(settings, lms, groups)

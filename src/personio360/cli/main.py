@@ -26,7 +26,7 @@ import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from personio360.cli import review
+from personio360.cli import review, serve
 from personio360.config import Settings, load_config
 from personio360.errors import ConfigError, Personio360Error
 from personio360.http.redact import redact, structlog_processor
@@ -98,7 +98,7 @@ def check(config: str | None) -> int:
 
     settings = _settings(config)
     with open_context(settings) as ctx:
-        results = run_checks(settings, ctx.personio, ctx.lms)
+        results = run_checks(settings, ctx.personio, ctx.lms, activation=ctx.store.activation.overrides())
     render_checks(_console(), results)
     return 0 if all(r.ok for r in results) else 3
 
@@ -367,6 +367,7 @@ def demo(size: int, seed: int) -> int:
 
 
 cli.add_command(review.explain)
+cli.add_command(serve.serve)
 
 
 def main() -> None:

@@ -1,0 +1,63 @@
+"""``personio360 serve``: the admin page under uvicorn; in production it also runs the schedule (R12).
+
+The schedule and the page's Run now share the state store's lock with the CLI (R14): one run
+at a time, whoever starts it. In the test environment nothing runs unless asked (R12).
+"""
+
+from __future__ import annotations
+
+__all__ = ["serve"]
+
+import os
+import threading
+
+import click
+
+CONFIG_HELP = "config file (default: $PERSONIO360_CONFIG, else ./personio360.toml)"
+
+
+@click.command("serve")
+@click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=int, default=8360, show_default=True, help="port to listen on")
+def serve(config: str | None, host: str, port: int) -> None:
+    """Serve the admin page: set up, activate groups, preview, run, and read every run.
+
+    Sign in with the password in PERSONIO360_ADMIN_PASSWORD (12 characters or more).
+    """
+    from personio360.cli import main  # at call time: main registers this command
+
+    main._boundary(_serve)(config, host, port)
+
+
+def _serve(config: str | None, host: str, port: int) -> int:
+    import uvicorn
+    from rich.console import Console
+
+    from personio360.config import load_config
+    from personio360.web.admin import Admin
+    from personio360.web.app import create_app
+    from personio360.web.auth import admin_password
+    from personio360.wiring import open_context
+
+    password = admin_password(os.environ)
+    settings = load_config(config)
+    console = Console(highlight=False, soft_wrap=True)
+    with open_context(settings) as ctx:
+        admin = Admin(settings, ctx)
+        app = create_app(admin, password)
+        schedule = None
+        if settings.environment == "production":
+            schedule = threading.Thread(target=admin.schedule().run_forever, daemon=True,
+                                        name="personio360-schedule")
+            schedule.start()
+            console.print(f"Syncing every {settings.schedule.every} (production, R12).")
+        console.print(f"personio360 admin page on http://{host}:{port}/ ({settings.environment}); "
+                      "stop with Ctrl-C.")
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+        finally:
+            admin.close()
+            if schedule is not None:
+                schedule.join(timeout=60)
+    return 0

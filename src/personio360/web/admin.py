@@ -1,0 +1,336 @@
+"""What the admin page does, over the same services as the CLI (issue 9, STYLE §7.6).
+
+``Admin`` holds the settings and the opened context (both clients and the store) for the
+server's lifetime, and offers each page its data: the integration and its checks (R10, R11),
+the groups and their activation, the Preview (``prepare_plan`` saved as a plan document,
+issue 8) and Run now (``run_sync`` bound to exactly that document), the run history (R16)
+and ``explain``. Routes only call these methods and render what they return.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Admin", "Found", "GroupView", "PeopleReport", "Preview", "ReportLine"]
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from personio360.cli.render import Names
+from personio360.config import Settings, load_credentials
+from personio360.errors import ApiError, ConfigError, Personio360Error
+from personio360.http.redact import mask, redact
+from personio360.scheduler import Schedule
+from personio360.store.activation import activated
+from personio360.store.runs import RunDetail, RunSummary
+from personio360.sync.check import CheckResult, run_checks
+from personio360.sync.explain import Explanation, explain
+from personio360.sync.operations import AdoptUser, CreateUser
+from personio360.sync.report import RunReport
+from personio360.sync.run import Prepared, prepare_plan, run_sync
+from personio360.sync.saved import SavedPlan, build_document
+from personio360.sync.scope import in_scope
+from personio360.web.jobs import Job, Jobs
+from personio360.wiring import Context
+
+log = logging.getLogger("personio360.web")
+#: Group names are read again from 360Learning at most this often (seconds).
+GROUP_NAMES_TTL = 300.0
+#: The run list filters over this many recent runs.
+RUN_WINDOW = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A configured synced group as the Integration page shows it."""
+
+    id: str
+    name: str | None
+    enabled: bool
+    configured: bool
+    where: str
+    changed_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A prepared plan, and the plan document (issue 8) that Run now applies exactly."""
+
+    prepared: Prepared
+    document: dict[str, Any]
+    names: Names
+    made_at: dt.datetime
+    allow_deletions: bool
+    settings: Settings
+
+    def saved(self) -> SavedPlan:
+        return SavedPlan(name=f"the preview of {self.made_at:%H:%M:%S} UTC", document=self.document,
+                         created_at=self.made_at, employee_id=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A People search: the explanation, or the employees whose name matched, or why none."""
+
+    query: str
+    explanation: Explanation | None = None
+    names: Names | None = None
+    matches: tuple[tuple[int, str, str, str], ...] = ()
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    """One person of the People report: who, and why (the rule)."""
+
+    who: str
+    email: str
+    reason: str
+    employee_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleReport:
+    """From the last Preview: users no employee is linked to (R6), employees without a user."""
+
+    made_at: dt.datetime
+    unlinked_users: tuple[ReportLine, ...]
+    employees_without_user: tuple[ReportLine, ...]
+
+
+@dataclass
+class Admin:
+    """The admin page's services; one per server."""
+
+    settings: Settings
+    ctx: Context
+    environ: Mapping[str, str] | None = None
+    bulk_poll_interval: float = 1.0
+    jobs: Jobs = field(default_factory=Jobs)
+    checks: tuple[dt.datetime, list[CheckResult]] | None = None
+    preview: Preview | None = None
+    next_run: dt.datetime | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    _names: tuple[float, dict[str, str]] | None = None
+
+    # --- the integration (R10, R11) and group activation --------------------------------
+
+    def integration(self) -> dict[str, str]:
+        """What the seed's setup step shows: URLs, masked client ids, the connector admin."""
+        creds = load_credentials(self.settings, self.environ)
+        return {
+            "environment": self.settings.environment,
+            "personio_url": self.settings.personio.base_url,
+            "personio_client_id": mask(creds.personio_client_id.get_secret_value()),
+            "learning360_url": self.settings.learning360.base_url,
+            "learning360_client_id": mask(creds.learning360_client_id.get_secret_value()),
+            "connector_admin": self.settings.learning360.connector_admin_email,
+            "platform": self.settings.learning360.external_id_platform,
+            "schedule": self.settings.schedule.every,
+            "state": make_url(self.settings.state_url).render_as_string(hide_password=True),
+        }
+
+    def effective(self) -> Settings:
+        """The settings as activated on this page: what plan, sync and check use."""
+        return activated(self.settings, self.ctx.store.activation.overrides())
+
+    def verify(self) -> list[CheckResult]:
+        """``check`` (R11), with this page's activation shown; never changes anything."""
+        results = run_checks(self.settings, self.ctx.personio, self.ctx.lms,
+                             activation=self.ctx.store.activation.overrides())
+        self.checks = (dt.datetime.now(dt.UTC), results)
+        self._names = None
+        return results
+
+    def group_names(self) -> dict[str, str]:
+        """360Learning group names by id, cached a few minutes; empty when 360Learning is unreachable."""
+        now = time.monotonic()
+        if self._names is None or now - self._names[0] > GROUP_NAMES_TTL:
+            try:
+                names = {g.id: g.name.strip() for g in self.ctx.lms.iter_groups()}
+            except ApiError as exc:
+                log.warning("group names unavailable: %s", redact(str(exc)))
+                names = {}
+            self._names = (now, names)
+        return self._names[1]
+
+    def groups(self) -> list[GroupView]:
+        stored = self.ctx.store.activation.all()
+        names = self.group_names()
+        out = []
+        for group in self.settings.groups:
+            switch = stored.get(group.id)
+            where = "; ".join(f"{k} = {' or '.join(group.accepted(k))}" for k in group.where)
+            out.append(GroupView(group.id, names.get(group.id),
+                                 switch.enabled if switch else group.enabled, group.enabled,
+                                 where or "every employee", switch.changed_at if switch else None))
+        return out
+
+    def set_active(self, group_id: str, enabled: bool) -> None:
+        """Activate or deactivate one configured group; the Preview made before no longer holds."""
+        if group_id not in {g.id for g in self.settings.groups}:
+            raise ConfigError(f"{group_id} is not a synced group of this config",
+                              hint="only the groups listed in [[groups]] can be activated")
+        self.ctx.store.activation.set(group_id, enabled)
+        self.preview = None
+
+    # --- Preview and Run now (R13c, issue 8) ---------------------------------------------
+
+    def start_preview(self, *, allow_deletions: bool = False) -> Job:
+        return self.jobs.start("preview", lambda _job: self._preview(allow_deletions))
+
+    def _preview(self, allow_deletions: bool) -> Preview:
+        self.preview = None
+        prepared = prepare_plan(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                                allow_deletions=allow_deletions)
+        made_at = dt.datetime.now(dt.UTC)
+        document = build_document(prepared.plan, prepared.snapshot, self.settings,
+                                  allow_deletions=allow_deletions, created_at=made_at)
+        self.preview = Preview(prepared, document, Names.of(prepared.snapshot), made_at,
+                               allow_deletions, self.effective())
+        return self.preview
+
+    def start_run(self) -> Job:
+        """Run now: apply exactly the previewed plan, or refuse (nothing written) if it moved."""
+        preview = self.preview
+        if preview is None:
+            raise ConfigError("there is no preview to apply", hint="press Preview, review it, then Run now")
+        return self.jobs.start("run", lambda job: self._run(job, preview))
+
+    def _run(self, job: Job, preview: Preview) -> RunReport:
+        try:
+            return run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                            progress=job.progress, bulk_poll_interval=self.bulk_poll_interval,
+                            saved=preview.saved())
+        finally:
+            if self.preview is preview:
+                self.preview = None
+
+    def run_scheduled(self) -> RunReport:
+        """One scheduled run (R12, production only): a fresh plan, applied under the store's lock."""
+        return run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                        bulk_poll_interval=self.bulk_poll_interval)
+
+    def schedule(self) -> Schedule:
+        """The production schedule (R12); the caller runs ``run_forever`` in a thread."""
+        if self.settings.environment != "production":
+            raise ConfigError("the test environment never runs on a schedule (R12)")
+
+        def wait(delay: float) -> bool:
+            self.next_run = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+            return self.stop.wait(delay)
+
+        def problem(message: str) -> None:
+            log.warning("scheduled run: %s", redact(message))
+
+        return Schedule(run_once=self.run_scheduled, interval=self.settings.schedule.interval.total_seconds(),
+                        on_problem=problem, jitter=0.05, stop=self.stop, wait=wait)
+
+    # --- history (R16) ------------------------------------------------------------------
+
+    def last_run(self) -> RunSummary | None:
+        recent = self.ctx.store.runs.recent(1)
+        return recent[0] if recent else None
+
+    def managed_users(self) -> int:
+        return len(self.ctx.store.links.active())
+
+    def runs(self, *, outcome: str = "", since: dt.date | None = None,
+             until: dt.date | None = None) -> tuple[list[RunSummary], bool]:
+        """Recent runs matching the filters, newest first; ``True`` when older runs were not searched."""
+        recent = self.ctx.store.runs.recent(RUN_WINDOW)
+        chosen = [r for r in recent
+                  if (not outcome or r.outcome == outcome)
+                  and (since is None or r.started_at.date() >= since)
+                  and (until is None or r.started_at.date() <= until)]
+        return chosen, len(recent) >= RUN_WINDOW
+
+    def run(self, run_id: int) -> RunDetail | None:
+        return self.ctx.store.runs.detail(run_id)
+
+    def names(self) -> Names:
+        """Readable names for ids: the last Preview's, else the groups' alone."""
+        if self.preview is not None:
+            return self.preview.names
+        return Names(groups=self.group_names())
+
+    # --- People (explain, issue 8) -------------------------------------------------------
+
+    def find(self, query: str) -> Found:
+        """An id or an email: ``explain``; a name: the employees it matches (one match: explained)."""
+        query = query.strip()
+        try:
+            if query.isdigit() or "@" in query:
+                return self._explain(query)
+            words = query.casefold().split()
+            matches = []
+            for emp in self.ctx.personio.iter_employees():
+                name = " ".join(p for p in (emp.first_name, emp.last_name) if p)
+                if all(w in name.casefold() for w in words):
+                    matches.append((emp.id, name, (emp.email or "").strip(), emp.status or ""))
+            if len(matches) == 1:
+                return self._explain(str(matches[0][0]))
+            return Found(query, matches=tuple(sorted(matches, key=lambda m: (m[1].casefold(), m[0]))[:100]),
+                         problem=None if matches else f"no employee's name contains {query!r}")
+        except (ApiError, Personio360Error) as exc:
+            fix = f" (fix: {redact(exc.hint)})" if exc.hint else ""
+            return Found(query, problem=redact(str(exc)) + fix)
+
+    def _explain(self, query: str) -> Found:
+        focus = int(query) if query.isdigit() else None
+        prepared = prepare_plan(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                                employee_id=focus)
+        result = explain(prepared.snapshot, self.effective(), query)
+        return Found(query, explanation=result, names=Names.of(prepared.snapshot))
+
+    def people_report(self) -> PeopleReport | None:
+        """R6 and R3/R15 in one view, from the last Preview (nothing is read again)."""
+        preview = self.preview
+        if preview is None:
+            return None
+        snap, plan, settings = preview.prepared.snapshot, preview.prepared.plan, preview.settings
+        linked = {link.user_id for link in snap.links.values()}
+        ops = {(op.employee_id, type(op)): op for op in plan.operations
+               if isinstance(op, CreateUser | AdoptUser)}
+        adopted = {op.user_id for (_e, kind), op in ops.items() if kind is AdoptUser}
+        unlinked = []
+        for hierarchy in snap.hierarchies.values():
+            for user_id in sorted(set(hierarchy.learners) - linked):
+                user = snap.users.get(user_id)
+                if user is None or user.status == "deleted":
+                    continue
+                reason = "the next sync adopts this user: an in-scope employee has the same email (R2)" \
+                    if user_id in adopted else "no employee is linked: left alone by every sync (R6)"
+                where = f"learner of '{hierarchy.top.name.strip()}'"
+                unlinked.append(ReportLine(_name(user.first_name, user.last_name) or user.id,
+                                           user.mail or "", f"{where}: {reason}"))
+        errors = {e.employee_id: e.message for e in plan.errors}
+        without = []
+        for emp in sorted(snap.employees.values(), key=lambda e: e.id):
+            if emp.id in snap.links or not in_scope(emp, settings.groups):
+                continue
+            if emp.id in errors:
+                reason = f"skipped: {errors[emp.id]} (R15)"
+            elif (emp.id, AdoptUser) in ops:
+                reason = "the next sync adopts the 360Learning user with this email (R2)"
+            elif (emp.id, CreateUser) in ops:
+                reason = "not created yet: the next sync creates the user (R3)"
+            else:
+                reason = "no user yet, and the plan makes none (see explain)"
+            without.append(ReportLine(_name(emp.first_name, emp.last_name) or str(emp.id),
+                                      (emp.email or "").strip(), reason, emp.id))
+        return PeopleReport(preview.made_at, tuple(unlinked), tuple(without))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.jobs.join(timeout=30)
+
+
+def _name(first: str | None, last: str | None) -> str | None:
+    return " ".join(p for p in (first, last) if p) or None
+

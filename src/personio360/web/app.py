@@ -1,0 +1,67 @@
+"""The admin page's ASGI app (issue 9): Starlette, Jinja2 templates, plain forms, no JavaScript.
+
+``create_app(admin, password)`` is what ``personio360 serve`` runs under uvicorn and what the
+tests serve on 127.0.0.1. Every response carries headers that keep the pages out of frames,
+caches and other origins' scripts.
+"""
+
+from __future__ import annotations
+
+__all__ = ["create_app"]
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from personio360.web.admin import Admin
+from personio360.web.auth import SessionCodec, Throttle
+from personio360.web.routes import routes
+from personio360.web.site import Site
+
+STATIC = Path(__file__).parent / "static"
+_HEADERS = {
+    b"content-security-policy": b"default-src 'none'; style-src 'self'; img-src 'self'; "
+    b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"same-origin",
+}
+
+
+class _SecurityHeaders:
+    """Adds ``_HEADERS`` to every response, and ``no-store`` to every page (they show personal data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += list(_HEADERS.items())
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(admin: Admin, password: str, *, throttle: Throttle | None = None,
+               codec: SessionCodec | None = None) -> Starlette:
+    """The admin page over ``admin``'s services; ``password`` signs the administrator in."""
+    app = Starlette(
+        routes=[*routes, Mount("/static", app=StaticFiles(directory=STATIC), name="static")],
+        middleware=[Middleware(_SecurityHeaders)],
+    )
+    app.state.site = Site(admin, password, codec=codec or SessionCodec(), throttle=throttle or Throttle())
+    return app

@@ -1,0 +1,158 @@
+"""Pure presentation for the admin page: plans and runs as rows, runs as CSV and JSON (R16).
+
+The same data the CLI renders (``cli/render.py``'s names and labels), shaped for templates.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Row",
+    "duration",
+    "error_rows",
+    "plan_counts",
+    "plan_rows",
+    "run_csv",
+    "run_json",
+    "run_rows",
+    "when",
+]
+
+import csv
+import datetime as dt
+import io
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from personio360.cli.render import _LABELS, Names
+from personio360.store.runs import ErrorRecord, RunDetail
+from personio360.sync.operations import PHASES, Operation, Plan
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One person's operation: who, what (and by which rule), and each field before → after."""
+
+    who: str
+    employee_id: int | None
+    user_id: str | None
+    label: str
+    rule: str
+    outcome: str
+    changes: tuple[tuple[str, str, str], ...]
+
+    def matches(self, query: str) -> bool:
+        if not query:
+            return True
+        text = " ".join((self.who, str(self.employee_id or ""), self.user_id or "", self.label,
+                         self.outcome, *(" ".join(c) for c in self.changes)))
+        return query.casefold() in text.casefold()
+
+
+def label(kind: str) -> str:
+    return _LABELS.get(kind, kind.replace("_", " "))
+
+
+def plan_counts(plan: Plan) -> list[tuple[str, str, int, bool]]:
+    """Counts by kind, as ``plan`` prints them: (label, rule, count, held back)."""
+    rules = {op.kind: op.rule for op in (*plan.operations, *plan.held_back)}
+    rows = [(label(kind), rules[kind], count, False) for kind, count in plan.counts().items()]
+    held = Counter(op.kind for op in plan.held_back)
+    rows += [(label(kind), rules[kind], count, True) for kind, count in held.items()]
+    return rows
+
+
+def plan_rows(ops: Iterable[Operation], names: Names, outcome: str = "planned") -> list[Row]:
+    return [Row(names.who(op.employee_id), op.employee_id, op.user_id, label(op.kind), op.rule, outcome,
+                tuple((c.name, _show(names.value(c.name, c.before)), _show(names.value(c.name, c.after)))
+                      for c in op.changes))
+            for op in ops]
+
+
+def run_rows(detail: RunDetail, names: Names) -> list[Row]:
+    """The run's operations, named: employees by the names this run recorded, else ``names``."""
+    recorded = _recorded_names(detail)
+    rows = []
+    for op in detail.operations:
+        who = recorded.get(op.employee_id) if op.employee_id is not None else None
+        who = f"{who} ({op.employee_id})" if who else names.who(op.employee_id)
+        changes = tuple((c["name"], _show(names.value(c["name"], c.get("before"))),
+                         _show(names.value(c["name"], c.get("after")))) for c in op.changes)
+        rows.append(Row(who, op.employee_id, op.user_id, label(op.kind), _rule(op.kind), op.outcome, changes))
+    return rows
+
+
+def error_rows(errors: Sequence[ErrorRecord], names: Names) -> list[Row]:
+    return [Row(names.who(e.employee_id), e.employee_id, None, e.code, "R15", "error",
+                (("message", "", e.message),)) for e in errors]
+
+
+def run_json(detail: RunDetail) -> dict[str, Any]:
+    """The run as ``personio360 runs show RUN --json`` gives it."""
+    return {
+        "run": asdict(detail.run),
+        "operations": [asdict(o) for o in detail.operations],
+        "errors": [asdict(e) for e in detail.errors],
+    }
+
+
+def run_csv(detail: RunDetail) -> str:
+    """One line per field change (an operation without changes: one line), then one per error."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["run", "at", "employee_id", "user_id", "operation", "rule", "outcome",
+                     "field", "before", "after", "message"])
+    run = detail.run.id
+    for op in detail.operations:
+        at = op.at.isoformat() if op.at else ""
+        base = [run, at, op.employee_id or "", op.user_id or "", op.kind, _rule(op.kind), op.outcome]
+        for change in op.changes or [{"name": "", "before": None, "after": None}]:
+            writer.writerow([*base, change["name"], _cell(change.get("before")),
+                             _cell(change.get("after")), ""])
+    for error in detail.errors:
+        writer.writerow([run, error.at.isoformat() if error.at else "", error.employee_id or "", "",
+                         "error", "R15", error.code, "", "", "", _cell(error.message)])
+    return out.getvalue()
+
+
+def when(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+#: Each recorded kind's rule, from the operations themselves.
+_RULES = {cls.kind: cls.rule for _phase, kinds in PHASES for cls in kinds}
+
+
+def _rule(kind: str) -> str:
+    return _RULES.get(kind, "")
+
+
+def _recorded_names(detail: RunDetail) -> dict[int | None, str]:
+    """Employees' names from the run's own records (a create carries first and last name)."""
+    out: dict[int | None, str] = {}
+    for op in detail.operations:
+        fields = {c["name"]: c.get("after") for c in op.changes}
+        name = " ".join(p for p in (fields.get("first name"), fields.get("last name")) if p)
+        if name and op.employee_id is not None:
+            out[op.employee_id] = name
+    return out
+
+
+def _show(value: str | None) -> str:
+    return "∅" if value is None else value
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,303 @@
+"""The admin page's routes: each parses the request, calls one ``Admin`` service, renders a template.
+
+Every page but sign-in needs the signed-in session; every POST carries the session's CSRF
+token (``auth.check_csrf``) and is refused with 403 otherwise, before anything runs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["routes"]
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from personio360.errors import Personio360Error
+from personio360.http.redact import redact
+from personio360.store.runs import ErrorRecord
+from personio360.sync.operations import EmployeeError
+from personio360.web import present
+from personio360.web.auth import Session, check_csrf, password_matches
+from personio360.web.jobs import BusyError
+from personio360.web.site import Site
+
+Handler = Callable[[Request, Site, Session], Awaitable[Response]]
+PAGE_ROWS = 200
+
+
+def _page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A page for the signed-in admin; others go to sign-in, then come back here."""
+
+    async def endpoint(request: Request) -> Response:
+        site: Site = request.app.state.site
+        session = site.codec.read(request)
+        if session is None or not session.admin:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+        return await handler(request, site, session)
+
+    return endpoint
+
+
+def _action(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A POST that changes something: signed in, and the form's CSRF token is the session's."""
+
+    async def endpoint(request: Request) -> Response:
+        site: Site = request.app.state.site
+        session = site.codec.read(request)
+        form = await request.form()
+        if not check_csrf(session, form.get("csrf")):
+            return site.render(request, session, "error.html", status_code=403, title="Refused",
+                               message="This form was not sent by this page, or it expired: nothing was "
+                               "changed. Go back, reload the page, and try again.")
+        assert session is not None
+        if not session.admin:
+            return RedirectResponse("/signin", status_code=303)
+        request.state.form = form
+        return await handler(request, site, session)
+
+    return endpoint
+
+
+# --- sign-in ----------------------------------------------------------------------------
+
+
+async def signin_page(request: Request) -> Response:
+    site: Site = request.app.state.site
+    session = site.codec.read(request)
+    if session is not None and session.admin:
+        return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
+    session = session or Session.new()
+    page = site.render(request, session, "signin.html", title="Sign in",
+                           next=_next(request.query_params.get("next")))
+    site.codec.write(page, request, session)
+    return page
+
+
+async def signin(request: Request) -> Response:
+    site: Site = request.app.state.site
+    session = site.codec.read(request)
+    form = await request.form()
+    target = _next(str(form.get("next") or ""))
+    if not check_csrf(session, form.get("csrf")):
+        fresh = Session.new()
+        response = site.render(request, fresh, "signin.html", status_code=403, title="Sign in", next=target,
+                               problem="The sign-in form expired. Enter the password again.")
+        site.codec.write(response, request, fresh)
+        return response
+    assert session is not None
+    address = request.client.host if request.client else "unknown"
+    wait = site.throttle.wait(address)
+    if wait > 0:
+        response = site.render(request, session, "signin.html", status_code=429, title="Sign in", next=target,
+                               problem=f"Too many wrong passwords: try again in {int(wait) + 1} s.")
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    if not password_matches(str(form.get("password") or ""), site.password):
+        site.throttle.failed(address)
+        return site.render(request, session, "signin.html", status_code=401, title="Sign in", next=target,
+                           problem="Wrong password.")
+    site.throttle.succeeded(address)
+    admitted = RedirectResponse(target, status_code=303)
+    site.codec.write(admitted, request, Session.new(admin=True))  # a new session: no fixation
+    return admitted
+
+
+@_action
+async def signout(request: Request, site: Site, _session: Session) -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    site.codec.write(response, request, Session.new())
+    return response
+
+
+def _next(target: str | None) -> str:
+    """Only a path on this site (never ``//host`` or a URL): no open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# --- Overview, Preview, Run now ----------------------------------------------------------
+
+
+@_page
+async def overview(request: Request, site: Site, session: Session) -> Response:
+    admin = site.admin
+    last, managed = await run_in_threadpool(lambda: (admin.last_run(), admin.managed_users()))
+    detail = await run_in_threadpool(admin.run, last.id) if last and last.counts.get("errors") else None
+    preview = admin.preview
+    names = admin.names() if preview else None
+    context: dict[str, Any] = {
+        "title": "Overview", "last": last, "managed": managed, "job": admin.jobs.current,
+        "next_run": admin.next_run, "production": admin.settings.environment == "production",
+        "attention": present.error_rows(detail.errors[:10], admin.names()) if detail else [],
+        "attention_total": len(detail.errors) if detail else 0, "preview": preview,
+    }
+    if preview is not None and names is not None:
+        plan = preview.prepared.plan
+        context.update(
+            counts=present.plan_counts(plan),
+            rows=present.plan_rows(plan.operations[:50], names),
+            held=present.plan_rows(plan.held_back[:50], names, "held back"),
+            plan_errors=present.error_rows([_record(e) for e in plan.errors[:20]], names),
+        )
+    return site.render(request, session, "overview.html", **context)
+
+
+@_page
+async def preview_page(request: Request, site: Site, session: Session) -> Response:
+    preview = site.admin.preview
+    if preview is None:
+        return RedirectResponse("/", status_code=303)
+    query = request.query_params.get("q", "").strip()
+    rows = [r for r in present.plan_rows(preview.prepared.plan.operations, preview.names) if r.matches(query)]
+    page = _int(request.query_params.get("page"), 1)
+    shown = rows[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
+    return site.render(request, session, "preview.html", title="Preview", preview=preview, rows=shown,
+                       total=len(rows), query=query, page=page, pages=max(1, -(-len(rows) // PAGE_ROWS)))
+
+
+@_action
+async def start_preview(request: Request, site: Site, session: Session) -> Response:
+    allow = request.state.form.get("allow_deletions") == "1"
+    return _start(request, site, session, lambda: site.admin.start_preview(allow_deletions=allow))
+
+
+@_action
+async def start_run(request: Request, site: Site, session: Session) -> Response:
+    return _start(request, site, session, site.admin.start_run)
+
+
+def _start(request: Request, site: Site, session: Session, start: Callable[[], object]) -> Response:
+    """Start the job, then back to the Overview, which shows its progress (or the job in the way)."""
+    try:
+        start()
+    except BusyError:
+        pass
+    except Personio360Error as exc:
+        return site.render(request, session, "error.html", status_code=409, title="Not started",
+                           message=f"{exc}" + (f" Fix: {exc.hint}." if exc.hint else ""))
+    return RedirectResponse("/#job", status_code=303)
+
+
+# --- Integration -----------------------------------------------------------------------
+
+
+@_page
+async def integration(request: Request, site: Site, session: Session) -> Response:
+    admin = site.admin
+    info, groups = await run_in_threadpool(lambda: (admin.integration(), admin.groups()))
+    return site.render(request, session, "integration.html", title="Integration", info=info, groups=groups,
+                       checks=admin.checks)
+
+
+@_action
+async def verify(request: Request, site: Site, _session: Session) -> Response:
+    await run_in_threadpool(site.admin.verify)
+    return RedirectResponse("/integration#checks", status_code=303)
+
+
+@_action
+async def switch_group(request: Request, site: Site, _session: Session) -> Response:
+    enabled = request.state.form.get("enabled") == "1"
+    await run_in_threadpool(site.admin.set_active, request.path_params["group_id"], enabled)
+    return RedirectResponse("/integration#groups", status_code=303)
+
+
+# --- Runs ------------------------------------------------------------------------------
+
+
+@_page
+async def runs(request: Request, site: Site, session: Session) -> Response:
+    params = request.query_params
+    outcome = params.get("outcome", "")
+    since, until = _date(params.get("since")), _date(params.get("until"))
+    found, truncated = await run_in_threadpool(lambda: site.admin.runs(outcome=outcome, since=since,
+                                                                      until=until))
+    return site.render(request, session, "runs.html", title="Runs", runs=found[:PAGE_ROWS], total=len(found),
+                       truncated=truncated, outcome=outcome, since=since, until=until,
+                       outcomes=("completed", "completed with errors", "completed, deletions held back",
+                                 "stopped", "failed", "interrupted", "running"))
+
+
+@_page
+async def run_page(request: Request, site: Site, session: Session) -> Response:
+    detail = await run_in_threadpool(site.admin.run, request.path_params["run_id"])
+    if detail is None:
+        return site.render(request, session, "error.html", status_code=404, title="No such run",
+                           message="There is no run with this number in the state store.")
+    query = request.query_params.get("q", "").strip()
+    names = site.admin.names()
+    ops = [r for r in present.run_rows(detail, names) if r.matches(query)]
+    errors = [r for r in present.error_rows(detail.errors, names) if r.matches(query)]
+    page = _int(request.query_params.get("page"), 1)
+    return site.render(request, session, "run.html", title=f"Run {detail.run.id}", run=detail.run,
+                       rows=ops[(page - 1) * PAGE_ROWS: page * PAGE_ROWS], total=len(ops), errors=errors,
+                       query=query, page=page, pages=max(1, -(-len(ops) // PAGE_ROWS)))
+
+
+@_page
+async def run_download(request: Request, site: Site, _session: Session) -> Response:
+    run_id, kind = request.path_params["run_id"], request.path_params["kind"]
+    detail = await run_in_threadpool(site.admin.run, run_id)
+    if detail is None or kind not in ("csv", "json"):
+        return Response("no such run", status_code=404, media_type="text/plain")
+    if kind == "csv":
+        body, media = present.run_csv(detail), "text/csv; charset=utf-8"
+    else:
+        body = json.dumps(present.run_json(detail), indent=2, ensure_ascii=False, default=str)
+        media = "application/json"
+    return Response(redact(body), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="personio360-run-{run_id}.{kind}"'})
+
+
+# --- People ----------------------------------------------------------------------------
+
+
+@_page
+async def people(request: Request, site: Site, session: Session) -> Response:
+    query = request.query_params.get("q", "").strip()
+    found = await run_in_threadpool(site.admin.find, query) if query else None
+    report = await run_in_threadpool(site.admin.people_report)
+    return site.render(request, session, "people.html", title="People", query=query, found=found,
+                       report=report)
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() and int(value) > 0 else default
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _record(error: EmployeeError) -> ErrorRecord:
+    return ErrorRecord(error.employee_id, error.code, error.message)
+
+
+routes = [
+    Route("/signin", signin_page, methods=["GET"]),
+    Route("/signin", signin, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"]),
+    Route("/", overview, methods=["GET"]),
+    Route("/preview", preview_page, methods=["GET"]),
+    Route("/preview", start_preview, methods=["POST"]),
+    Route("/run", start_run, methods=["POST"]),
+    Route("/integration", integration, methods=["GET"]),
+    Route("/integration/verify", verify, methods=["POST"]),
+    Route("/integration/groups/{group_id:str}", switch_group, methods=["POST"]),
+    Route("/runs", runs, methods=["GET"]),
+    Route("/runs/{run_id:int}", run_page, methods=["GET"]),
+    Route("/runs/{run_id:int}.{kind:str}", run_download, methods=["GET"]),
+    Route("/people", people, methods=["GET"]),
+]

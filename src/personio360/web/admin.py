@@ -36,6 +36,7 @@ from personio360.sync.run import Prepared, prepare_plan, run_sync
 from personio360.sync.saved import SavedPlan, build_document
 from personio360.sync.scope import in_scope
 from personio360.web.jobs import Job, Jobs
+from personio360.web.present import Person, by_person, plan_rows
 from personio360.wiring import Context
 
 log = logging.getLogger("personio360.web")
@@ -43,6 +44,8 @@ log = logging.getLogger("personio360.web")
 GROUP_NAMES_TTL = 300.0
 #: The run list filters over this many recent runs.
 RUN_WINDOW = 1000
+#: How many finished runs' records are kept in memory for their pages.
+RUN_CACHE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +70,12 @@ class Preview:
     made_at: dt.datetime
     allow_deletions: bool
     settings: Settings
+    #: the plan's operations per person, as the pages show them (made once, with the preview)
+    people: list[Person]
 
     def saved(self) -> SavedPlan:
-        return SavedPlan(name=f"the preview of {self.made_at:%H:%M:%S} UTC", document=self.document,
+        """The previewed plan as a saved plan: what Run now hands to ``run_sync`` (issue 8)."""
+        return SavedPlan(name=f"preview-{self.made_at:%Y-%m-%dT%H:%M:%SZ}", document=self.document,
                          created_at=self.made_at, employee_id=None)
 
 
@@ -117,6 +123,8 @@ class Admin:
     next_run: dt.datetime | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     _names: tuple[float, dict[str, str]] | None = None
+    _runs: dict[int, RunDetail] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the integration (R10, R11) and group activation --------------------------------
 
@@ -191,8 +199,9 @@ class Admin:
         made_at = dt.datetime.now(dt.UTC)
         document = build_document(prepared.plan, prepared.snapshot, self.settings,
                                   allow_deletions=allow_deletions, created_at=made_at)
-        self.preview = Preview(prepared, document, Names.of(prepared.snapshot), made_at,
-                               allow_deletions, self.effective())
+        names = Names.of(prepared.snapshot)
+        people = by_person(plan_rows(prepared.plan.operations, names))
+        self.preview = Preview(prepared, document, names, made_at, allow_deletions, self.effective(), people)
         return self.preview
 
     def start_run(self) -> Job:
@@ -251,7 +260,17 @@ class Admin:
         return chosen, len(recent) >= RUN_WINDOW
 
     def run(self, run_id: int) -> RunDetail | None:
-        return self.ctx.store.runs.detail(run_id)
+        """One run's records; a finished run never changes, so the last few read are kept."""
+        cached = self._runs.get(run_id)
+        if cached is not None:
+            return cached
+        detail = self.ctx.store.runs.detail(run_id)
+        if detail is not None and detail.run.ended_at is not None:
+            with self._lock:
+                self._runs[run_id] = detail
+                while len(self._runs) > RUN_CACHE:
+                    self._runs.pop(next(iter(self._runs)))
+        return detail
 
     def names(self) -> Names:
         """Readable names for ids: the last Preview's, else the groups' alone."""

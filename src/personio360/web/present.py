@@ -6,7 +6,9 @@ The same data the CLI renders (``cli/render.py``'s names and labels), shaped for
 from __future__ import annotations
 
 __all__ = [
+    "Person",
     "Row",
+    "by_person",
     "duration",
     "error_rows",
     "plan_counts",
@@ -48,6 +50,27 @@ class Row:
         text = " ".join((self.who, str(self.employee_id or ""), self.user_id or "", self.label,
                          self.outcome, *(" ".join(c) for c in self.changes)))
         return query.casefold() in text.casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Everything one person's rows say, together (a plan lists them by phase, not by person)."""
+
+    who: str
+    employee_id: int | None
+    user_id: str | None
+    rows: tuple[Row, ...]
+
+
+def by_person(rows: Iterable[Row]) -> list[Person]:
+    """Rows grouped per person, in the order each person first appears."""
+    grouped: dict[tuple[int | None, str], list[Row]] = {}
+    for row in rows:
+        key = (row.employee_id, row.who if row.employee_id is None else "")
+        grouped.setdefault(key, []).append(row)
+    return [Person(items[0].who, items[0].employee_id,
+                   next((r.user_id for r in items if r.user_id), None), tuple(items))
+            for items in grouped.values()]
 
 
 def label(kind: str) -> str:

@@ -29,7 +29,8 @@ from personio360.web.jobs import BusyError
 from personio360.web.site import Site
 
 Handler = Callable[[Request, Site, Session], Awaitable[Response]]
-PAGE_ROWS = 200
+#: People per page on the Preview and run pages.
+PAGE_ROWS = 100
 
 
 def _page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -143,9 +144,8 @@ async def overview(request: Request, site: Site, session: Session) -> Response:
     if preview is not None and names is not None:
         plan = preview.prepared.plan
         context.update(
-            counts=present.plan_counts(plan),
-            rows=present.plan_rows(plan.operations[:50], names),
-            held=present.plan_rows(plan.held_back[:50], names, "held back"),
+            counts=present.plan_counts(plan), people=preview.people[:10], people_total=len(preview.people),
+            held=present.by_person(present.plan_rows(plan.held_back[:200], names, "held back")),
             plan_errors=present.error_rows([_record(e) for e in plan.errors[:20]], names),
         )
     return site.render(request, session, "overview.html", **context)
@@ -157,11 +157,11 @@ async def preview_page(request: Request, site: Site, session: Session) -> Respon
     if preview is None:
         return RedirectResponse("/", status_code=303)
     query = request.query_params.get("q", "").strip()
-    rows = [r for r in present.plan_rows(preview.prepared.plan.operations, preview.names) if r.matches(query)]
+    people = [p for p in preview.people if any(r.matches(query) for r in p.rows)] if query else preview.people
     page = _int(request.query_params.get("page"), 1)
-    shown = rows[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
-    return site.render(request, session, "preview.html", title="Preview", preview=preview, rows=shown,
-                       total=len(rows), query=query, page=page, pages=max(1, -(-len(rows) // PAGE_ROWS)))
+    return site.render(request, session, "preview.html", title="Preview", preview=preview,
+                       people=people[(page - 1) * PAGE_ROWS: page * PAGE_ROWS], total=len(people),
+                       query=query, page=page, pages=max(1, -(-len(people) // PAGE_ROWS)))
 
 
 @_action
@@ -184,7 +184,7 @@ def _start(request: Request, site: Site, session: Session, start: Callable[[], o
     except Personio360Error as exc:
         return site.render(request, session, "error.html", status_code=409, title="Not started",
                            message=f"{exc}" + (f" Fix: {exc.hint}." if exc.hint else ""))
-    return RedirectResponse("/#job", status_code=303)
+    return RedirectResponse("/", status_code=303)
 
 
 # --- Integration -----------------------------------------------------------------------
@@ -235,12 +235,14 @@ async def run_page(request: Request, site: Site, session: Session) -> Response:
                            message="There is no run with this number in the state store.")
     query = request.query_params.get("q", "").strip()
     names = site.admin.names()
-    ops = [r for r in present.run_rows(detail, names) if r.matches(query)]
+    people = [p for p in present.by_person(present.run_rows(detail, names))
+              if not query or any(r.matches(query) for r in p.rows)]
     errors = [r for r in present.error_rows(detail.errors, names) if r.matches(query)]
     page = _int(request.query_params.get("page"), 1)
     return site.render(request, session, "run.html", title=f"Run {detail.run.id}", run=detail.run,
-                       rows=ops[(page - 1) * PAGE_ROWS: page * PAGE_ROWS], total=len(ops), errors=errors,
-                       query=query, page=page, pages=max(1, -(-len(ops) // PAGE_ROWS)))
+                       people=people[(page - 1) * PAGE_ROWS: page * PAGE_ROWS], total=len(people),
+                       operations=len(detail.operations), errors=errors, query=query, page=page,
+                       pages=max(1, -(-len(people) // PAGE_ROWS)))
 
 
 @_page

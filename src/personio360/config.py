@@ -36,7 +36,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from personio360.errors import ConfigError, ConfigProblem
@@ -53,7 +52,9 @@ _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict: TOML has real booleans and numbers, so ``enabled = "yes"`` is a wrong type, not true."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PersonioSettings(_Model):
@@ -155,12 +156,12 @@ class Safety(_Model):
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
         return timedelta(**{unit: int(match.group(1))})
 
-    @field_validator("max_deletions")
+    @field_validator("max_deletions", mode="before")
     @classmethod
-    def _threshold(cls, value: int | str | None) -> int | str | None:
+    def _threshold(cls, value: object) -> int | str | None:
         if value is None:
             return None
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, int | str):
             raise ValueError('must be a number of users or a percentage such as "5%"')
         if isinstance(value, int):
             if value < 0:
@@ -234,14 +235,15 @@ class Settings(_Model):
             names[key] = attribute
         return value
 
-    @model_validator(mode="after")
-    def _distinct_groups(self) -> Settings:
+    @field_validator("groups")
+    @classmethod
+    def _distinct_groups(cls, groups: list[GroupSettings]) -> list[GroupSettings]:
         seen: set[str] = set()
-        for group in self.groups:
+        for group in groups:
             if group.id in seen:
                 raise ValueError(f"the group {group.id} is listed twice in [[groups]]")
             seen.add(group.id)
-        return self
+        return groups
 
     @property
     def state_url(self) -> str:
@@ -323,6 +325,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     ]
     for key in _secret_keys(raw):
         _drop(raw, key)  # reported above; not again as an unknown key
+    problems.extend(_duplicate_groups(raw, locator, str(file)))
     try:
         settings = Settings.model_validate({**raw, "source": file.resolve()})
     except ValidationError as exc:
@@ -392,6 +395,31 @@ def _secret_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
         elif _SECRET_KEYS.search(key) and prefix.rstrip(".") in ("personio", "learning360", ""):
             found.append(path)
     return found
+
+
+def _duplicate_groups(raw: dict[str, Any], locator: _Locator, file: str) -> list[ConfigProblem]:
+    """A group id listed twice, reported on the second one's line; the repeat is then dropped
+    so that the other problems are still all reported."""
+    groups = raw.get("groups")
+    if not isinstance(groups, list):
+        return []
+    problems: list[ConfigProblem] = []
+    seen: dict[str, int] = {}
+    kept: list[Any] = []
+    for index, group in enumerate(groups):
+        gid = group.get("id") if isinstance(group, dict) else None
+        if isinstance(gid, str) and gid.lower() in seen:
+            key = f"groups[{index}].id"
+            problems.append(ConfigProblem(
+                key, f"the group {gid.lower()} is listed twice in [[groups]] "
+                f"(also groups[{seen[gid.lower()]}])",
+                locator.line(key), file))
+            continue
+        if isinstance(gid, str):
+            seen[gid.lower()] = index
+        kept.append(group)
+    raw["groups"] = kept
+    return problems
 
 
 def _drop(raw: dict[str, Any], dotted: str) -> None:

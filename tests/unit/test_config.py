@@ -328,13 +328,11 @@ def test_duplicate_group_ids_are_refused(tmp_path: Path) -> None:
         [[groups]]
         id = "64F1C2AAAAAAAAAAAAAAAAAA"
     """)
-    [(_key, _line, message)] = problems_of(path)
-    assert message == "the group 64f1c2aaaaaaaaaaaaaaaaaa is listed twice in [[groups]]"
+    [(key, line, message)] = problems_of(path)
+    assert (key, line) == ("groups[1].id", 7)
+    assert message == "the group 64f1c2aaaaaaaaaaaaaaaaaa is listed twice in [[groups]] (also groups[0])"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.py Settings._distinct_groups is a model "
-                   "validator: its problem has no key and no line, and is not reported at all "
-                   "when another key is wrong")
 def test_duplicate_group_ids_are_reported_with_key_and_line_among_other_problems(
         tmp_path: Path) -> None:
     """SPEC §3: every problem names its key and file line, all at once, duplicates included."""
@@ -357,9 +355,6 @@ def test_duplicate_group_ids_are_reported_with_key_and_line_among_other_problems
     assert duplicates[0][1] is not None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.py _Model uses pydantic's lax mode: a TOML "
-                   "string or boolean of the wrong type is coerced (enabled = \"yes\" is true, "
-                   "max_deletions = true is 1) instead of being reported as a wrong type")
 @pytest.mark.parametrize(("line", "key"), [
     ('enabled = "yes"', "groups[0].enabled"),
     ("[safety]\nmax_deletions = true", "safety.max_deletions"),

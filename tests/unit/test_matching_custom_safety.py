@@ -107,9 +107,6 @@ def test_one_user_is_adopted_by_one_employee_only() -> None:
     assert [(e.employee_id, e.code) for e in errors] == [(2, "email_in_use")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: matching.py resolve visits employees by id and lets "
-                   "an email match (R2 step 2) of a lower id claim a user that an external-ID "
-                   "mapping (R2 step 1) ties to a higher id")
 def test_a_mapping_claims_its_user_before_any_email_does() -> None:
     """R2/R15: the user mapped to employee 2 is never adopted by employee 1 through its email."""
     snap = snapshot(users=[LmsUser("u1", "two@acme.example")], external_ids=[mapping("u1", 2)])
@@ -118,9 +115,6 @@ def test_a_mapping_claims_its_user_before_any_email_does() -> None:
     assert [(e.employee_id, e.code) for e in errors] == [(1, "email_in_use")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: matching.py resolve builds by_value = {m.value: m ...} "
-                   "in the snapshot's iteration order: with two mappings of one employee id "
-                   "(an old, deleted account and a new one) the match depends on dict order")
 def test_external_id_match_ignores_mapping_order() -> None:
     """Determinism: two mappings with one value resolve to the same user whatever their order."""
     users = [LmsUser("u1", "old@x.example", status="deleted"), LmsUser("u2", "new@x.example")]

@@ -14,7 +14,6 @@ import itertools
 import random
 from dataclasses import replace
 
-import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -382,9 +381,6 @@ def test_two_employees_swapping_emails_converge_in_one_run() -> None:
     assert plan(after, config).empty
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: planner.py _plan_employee: a restore (CreateUser with "
-                   "restore_of) sends job=None when the position is empty, and 360Learning keeps a "
-                   "restored user's old job, so the next run clears it (a write on a no-change run)")
 def test_a_restore_clears_a_job_personio_no_longer_has() -> None:
     """R4/R14: a restored account gets Personio's (empty) position in the same run."""
     emp = employee(1, position=None)
@@ -396,10 +392,6 @@ def test_a_restore_clears_a_job_personio_no_longer_has() -> None:
     assert plan(after, config).operations == ()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: matching.py resolve: an email held by the user of an "
-                   "employee who leaves in this very run is reported email_in_use; the leaver's user "
-                   "is deleted, and only the NEXT run restores it for the new employee (a rehire "
-                   "under a new Personio id takes two runs, and loses groups and values on the way)")
 def test_a_rehire_with_a_new_id_converges_in_one_run() -> None:
     """R5/R14: the old account goes to the rehired employee (new id) in one run."""
     old = employee(1, email="anna@acme.example", status="inactive")

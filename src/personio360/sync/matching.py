@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["Match", "mail_index", "resolve"]
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from typing import NamedTuple
 
@@ -44,7 +44,13 @@ class _Indexes:
 
     @cached_property
     def by_value(self) -> dict[str, ExternalId]:
-        return {m.value: m for m in self.snapshot.external_ids.values()}
+        """Mappings by employee id; with two for one id, a live user's wins, then the smaller id."""
+        users = self.snapshot.users
+        index: dict[str, ExternalId] = {}
+        for mapping in sorted(self.snapshot.external_ids.values(), key=lambda m: (
+                m.target_id not in users or users[m.target_id].status == "deleted", m.id)):
+            index.setdefault(mapping.value, mapping)
+        return index
 
 
 def mail_index(users: Mapping[str, LmsUser]) -> dict[str, str]:
@@ -57,25 +63,39 @@ def mail_index(users: Mapping[str, LmsUser]) -> dict[str, str]:
 
 
 def resolve(
-    snapshot: Snapshot, emails: Mapping[int, str]
+    snapshot: Snapshot, emails: Mapping[int, str], staying: Collection[int] | None = None,
 ) -> tuple[dict[int, Match], list[EmployeeError]]:
-    """Match every employee of ``emails`` (in-scope, valid, unique emails) to a user or a create."""
+    """Match every employee of ``emails`` (in-scope, valid, unique emails) to a user or a create.
+
+    R2's order holds across employees, not only for each: links first, then every
+    external-ID match, and only then email adoptions, so an email never takes a user that a
+    mapping ties to someone else. A user linked to an employee who is not ``staying`` (a
+    leaver) is free to be adopted: a rehire under a new Personio id gets the old account.
+    """
     indexes = _Indexes(snapshot)
+    stay = set(emails) if staying is None else set(staying)
     claimed: dict[str, int] = {
-        link.user_id: employee_id for employee_id, link in snapshot.links.items()
+        link.user_id: employee_id for employee_id, link in snapshot.links.items() if employee_id in stay
     }
     matches: dict[int, Match] = {}
     errors: list[EmployeeError] = []
+    pending: list[int] = []
     for employee_id in sorted(emails):
         link = snapshot.links.get(employee_id)
         if link is not None:
             matches[employee_id] = _existing(snapshot, employee_id, link.user_id, "link")
-            continue
+        else:
+            pending.append(employee_id)
+    by_mapping: list[int] = []
+    for employee_id in pending:
         mapping = indexes.by_value.get(str(employee_id))
         if mapping is not None and mapping.target_id in snapshot.users and \
                 claimed.get(mapping.target_id, employee_id) == employee_id:
             claimed[mapping.target_id] = employee_id
             matches[employee_id] = _existing(snapshot, employee_id, mapping.target_id, "external_id")
+            by_mapping.append(employee_id)
+    for employee_id in pending:
+        if employee_id in matches:
             continue
         user_id = indexes.by_mail.get(emails[employee_id])
         if user_id is None:
@@ -92,7 +112,7 @@ def resolve(
             continue
         claimed[user_id] = employee_id
         matches[employee_id] = _existing(snapshot, employee_id, user_id, "email")
-    return matches, errors
+    return dict(sorted(matches.items())), errors
 
 
 def _existing(snapshot: Snapshot, employee_id: int, user_id: str, how: str) -> Match:

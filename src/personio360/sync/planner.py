@@ -51,6 +51,8 @@ class _Work:
     #: R1: the enabled groups whose filter each in-scope employee matches, computed once
     selected: dict[int, tuple[GroupSettings, ...]] = field(default_factory=dict)
     enabled: tuple[GroupSettings, ...] = ()
+    #: users another employee adopts, relinks or restores in this run: never a leaver's to delete
+    taken_over: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.indexes = {gid: GroupIndex(h) for gid, h in self.snapshot.hierarchies.items()}
@@ -67,7 +69,9 @@ def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = No
     work = _Work(snapshot, settings)
     scoped = {emp_id: snapshot.employees[emp_id] for emp_id in sorted(work.selected)}
     emails = _valid_emails(scoped, work.errors)
-    matches, match_errors = resolve(snapshot, emails)
+    matches, match_errors = resolve(snapshot, emails, staying=scoped)
+    work.taken_over = {m.user_id: m.employee_id for m in matches.values()
+                       if m.user_id is not None and m.how != "link"}
     work.errors.extend(match_errors)
     fields_ops, field_ids = custom.plan_fields(snapshot, settings)
     work.ops.extend(fields_ops)
@@ -157,9 +161,14 @@ def _plan_employee(
             job=render(emp.position), group_id=targets[0][1] if targets else "",
             restore_of=match.user_id,
         ))
+        follow_up = []
         if deleted is not None and mail.lower() != wanted.lower():
+            follow_up.append(FieldChange("mail", mail, wanted))
+        if deleted is not None and deleted.job and render(emp.position) is None:
+            follow_up.append(FieldChange("job", deleted.job, None))  # a restore keeps the old one
+        if deleted is not None and follow_up:
             work.ops.append(UpdateUser(employee_id=emp.id, user_id=deleted.id,
-                                       fields_changed=(FieldChange("mail", mail, wanted),)))
+                                       fields_changed=tuple(follow_up)))
         mapping_user = deleted.id if deleted is not None else None
         user_id: str | None = None
         user: LmsUser | None = None
@@ -327,6 +336,11 @@ def _plan_leavers(work: _Work, scoped: dict[int, Employee]) -> None:
         if emp_id in scoped:
             continue
         reason = _leaving_reason(snapshot.employees.get(emp_id))
+        heir = work.taken_over.get(link.user_id)
+        if heir is not None and heir != emp_id:
+            work.ops.append(CloseLink(employee_id=emp_id, user_id=link.user_id,
+                                      reason=f"{reason}; the user now serves employee {heir}"))
+            continue
         user = snapshot.users.get(link.user_id)
         if user is None or user.status == "deleted":
             work.ops.append(CloseLink(employee_id=emp_id, user_id=link.user_id,

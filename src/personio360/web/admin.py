@@ -9,7 +9,7 @@ and ``explain``. Routes only call these methods and render what they return.
 
 from __future__ import annotations
 
-__all__ = ["Admin", "Found", "GroupView", "PeopleReport", "Preview", "ReportLine"]
+__all__ = ["Admin", "Found", "GroupView", "PeopleReport", "Preview", "ReportLine", "RunView"]
 
 import datetime as dt
 import logging
@@ -36,7 +36,7 @@ from personio360.sync.run import Prepared, prepare_plan, run_sync
 from personio360.sync.saved import SavedPlan, build_document
 from personio360.sync.scope import in_scope
 from personio360.web.jobs import Job, Jobs
-from personio360.web.present import Person, by_person, plan_rows
+from personio360.web.present import Person, Row, by_person, error_rows, plan_rows, run_rows
 from personio360.wiring import Context
 
 log = logging.getLogger("personio360.web")
@@ -77,6 +77,22 @@ class Preview:
         """The previewed plan as a saved plan: what Run now hands to ``run_sync`` (issue 8)."""
         return SavedPlan(name=f"preview-{self.made_at:%Y-%m-%dT%H:%M:%SZ}", document=self.document,
                          created_at=self.made_at, employee_id=None)
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A run's page data: its records, its operations per person (with their search text), its errors."""
+
+    detail: RunDetail
+    people: list[Person]
+    texts: list[str]
+    errors: list[Row]
+
+    def find(self, query: str) -> list[Person]:
+        if not query:
+            return self.people
+        needle = query.casefold()
+        return [p for p, text in zip(self.people, self.texts, strict=True) if needle in text]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +139,8 @@ class Admin:
     next_run: dt.datetime | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     _names: tuple[float, dict[str, str]] | None = None
-    _runs: dict[int, RunDetail] = field(default_factory=dict)
+    _runs: dict[int, RunView] = field(default_factory=dict)
+    _managed: tuple[object, float, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the integration (R10, R11) and group activation --------------------------------
@@ -247,7 +264,17 @@ class Admin:
         return recent[0] if recent else None
 
     def managed_users(self) -> int:
-        return len(self.ctx.store.links.active())
+        """Open links (R2). Links change only during a run, so the count is kept until the latest run
+        changes (any run: this page's, the CLI's, the schedule's), and for 5 s while one is running."""
+        last = self.last_run()
+        key = (last.id, last.outcome, last.ended_at) if last else None
+        cached = self._managed
+        if cached is not None and cached[0] == key and (
+                last is None or last.ended_at is not None or time.monotonic() - cached[1] < 5):
+            return cached[2]
+        count = len(self.ctx.store.links.active())
+        self._managed = (key, time.monotonic(), count)
+        return count
 
     def runs(self, *, outcome: str = "", since: dt.date | None = None,
              until: dt.date | None = None) -> tuple[list[RunSummary], bool]:
@@ -260,17 +287,26 @@ class Admin:
         return chosen, len(recent) >= RUN_WINDOW
 
     def run(self, run_id: int) -> RunDetail | None:
-        """One run's records; a finished run never changes, so the last few read are kept."""
+        view = self.run_view(run_id)
+        return view.detail if view else None
+
+    def run_view(self, run_id: int) -> RunView | None:
+        """One run's records, per person; a finished run never changes, so the last few are kept."""
         cached = self._runs.get(run_id)
         if cached is not None:
             return cached
         detail = self.ctx.store.runs.detail(run_id)
-        if detail is not None and detail.run.ended_at is not None:
+        if detail is None:
+            return None
+        names = self.names()
+        people = by_person(run_rows(detail, names))
+        view = RunView(detail, people, [p.search_text() for p in people], error_rows(detail.errors, names))
+        if detail.run.ended_at is not None:
             with self._lock:
-                self._runs[run_id] = detail
+                self._runs[run_id] = view
                 while len(self._runs) > RUN_CACHE:
                     self._runs.pop(next(iter(self._runs)))
-        return detail
+        return view
 
     def names(self) -> Names:
         """Readable names for ids: the last Preview's, else the groups' alone."""

@@ -44,12 +44,12 @@ class Row:
     outcome: str
     changes: tuple[tuple[str, str, str], ...]
 
+    def search_text(self) -> str:
+        return " ".join((self.who, str(self.employee_id or ""), self.user_id or "", self.label,
+                         self.outcome, *(" ".join(c) for c in self.changes))).casefold()
+
     def matches(self, query: str) -> bool:
-        if not query:
-            return True
-        text = " ".join((self.who, str(self.employee_id or ""), self.user_id or "", self.label,
-                         self.outcome, *(" ".join(c) for c in self.changes)))
-        return query.casefold() in text.casefold()
+        return not query or query.casefold() in self.search_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,9 @@ class Person:
     employee_id: int | None
     user_id: str | None
     rows: tuple[Row, ...]
+
+    def search_text(self) -> str:
+        return "\n".join(r.search_text() for r in self.rows)
 
 
 def by_person(rows: Iterable[Row]) -> list[Person]:

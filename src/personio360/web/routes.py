@@ -229,19 +229,18 @@ async def runs(request: Request, site: Site, session: Session) -> Response:
 
 @_page
 async def run_page(request: Request, site: Site, session: Session) -> Response:
-    detail = await run_in_threadpool(site.admin.run, request.path_params["run_id"])
-    if detail is None:
+    view = await run_in_threadpool(site.admin.run_view, request.path_params["run_id"])
+    if view is None:
         return site.render(request, session, "error.html", status_code=404, title="No such run",
                            message="There is no run with this number in the state store.")
     query = request.query_params.get("q", "").strip()
-    names = site.admin.names()
-    people = [p for p in present.by_person(present.run_rows(detail, names))
-              if not query or any(r.matches(query) for r in p.rows)]
-    errors = [r for r in present.error_rows(detail.errors, names) if r.matches(query)]
+    people = view.find(query)
+    errors = [r for r in view.errors if r.matches(query)]
     page = _int(request.query_params.get("page"), 1)
-    return site.render(request, session, "run.html", title=f"Run {detail.run.id}", run=detail.run,
+    run = view.detail.run
+    return site.render(request, session, "run.html", title=f"Run {run.id}", run=run,
                        people=people[(page - 1) * PAGE_ROWS: page * PAGE_ROWS], total=len(people),
-                       operations=len(detail.operations), errors=errors, query=query, page=page,
+                       operations=len(view.detail.operations), errors=errors, query=query, page=page,
                        pages=max(1, -(-len(people) // PAGE_ROWS)))
 
 

@@ -141,6 +141,7 @@ class Admin:
     _names: tuple[float, dict[str, str]] | None = None
     _runs: dict[int, RunView] = field(default_factory=dict)
     _managed: tuple[object, float, int] | None = None
+    _last_names: Names | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the integration (R10, R11) and group activation --------------------------------
@@ -219,6 +220,7 @@ class Admin:
         names = Names.of(prepared.snapshot)
         people = by_person(plan_rows(prepared.plan.operations, names))
         self.preview = Preview(prepared, document, names, made_at, allow_deletions, self.effective(), people)
+        self._last_names = names
         return self.preview
 
     def start_run(self) -> Job:
@@ -309,10 +311,10 @@ class Admin:
         return view
 
     def names(self) -> Names:
-        """Readable names for ids: the last Preview's, else the groups' alone."""
+        """Readable names for ids: those of the latest Preview (kept after its run), else the groups'."""
         if self.preview is not None:
-            return self.preview.names
-        return Names(groups=self.group_names())
+            self._last_names = self.preview.names
+        return self._last_names or Names(groups=self.group_names())
 
     # --- People (explain, issue 8) -------------------------------------------------------
 

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from personio360.errors import ConfigError
 from personio360.store.activation import ActivationRepository
-from personio360.store.activation import ActivationRepository
 from personio360.store.links import LinkRepository
 from personio360.store.lock import RunLock
 from personio360.store.runs import RunRepository
@@ -35,7 +34,6 @@ class Store:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.links = LinkRepository(self.sessions)
         self.runs = RunRepository(self.sessions)
-        self.activation = ActivationRepository(self.sessions)
         self.activation = ActivationRepository(self.sessions)
         self.lock = RunLock(engine)
 

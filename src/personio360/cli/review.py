@@ -54,6 +54,7 @@ def explain(employee: str, config: str | None, as_json: bool) -> None:
 def _explain(employee: str, config: str | None, as_json: bool) -> int:
     from personio360.cli.render import Names
     from personio360.config import load_config
+    from personio360.store.activation import activated
     from personio360.sync.explain import explain as explain_one
     from personio360.sync.run import prepare_plan
     from personio360.wiring import open_context
@@ -62,6 +63,7 @@ def _explain(employee: str, config: str | None, as_json: bool) -> int:
     focus = int(employee.strip()) if employee.strip().isdigit() else None
     with open_context(settings) as ctx:
         prepared = prepare_plan(settings, ctx.personio, ctx.lms, ctx.store, employee_id=focus)
+        settings = activated(settings, ctx.store.activation.overrides())  # as plan saw them (issue 9)
     result = explain_one(prepared.snapshot, settings, employee)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))

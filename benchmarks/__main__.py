@@ -1,0 +1,181 @@
+"""``make bench``: a rate-limit-bound sync of 1,000 and 10,000 employees, measured (issue 5).
+
+Runs the emulators with the published limits (the 10,000 scenarios with every limit, the
+client's pacing included, multiplied by ``--factor``) and ``--latency`` seconds of network
+latency on every call, and prints ONE table: per scenario, the wall time, the calls by kind,
+the floor those calls need at those limits (``benchmarks/budget.py``), wall/floor, and the
+peak memory; then the calls per endpoint. Planning alone for ``--plan-size`` employees is
+timed in CPU seconds (``benchmarks/planning.py``). The figures go to ``benchmarks/results.json``.
+
+The 1,000-employee initial sync runs at the real limits (10 writes/s: about six minutes), in
+the background while the rest runs: it uses a few percent of a core (``--sequential`` runs
+it alone first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.budget import no_change_reads
+from benchmarks.scenarios import REPO, Bench, Run, churn
+
+RESULTS = Path(__file__).with_name("results.json")
+#: Targets (SPEC §6, issue 5).
+MAX_RATIO = 1.2
+MAX_PLAN_CPU_S = 1.0
+MAX_PLAN_MB = 300.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per call (default 0.02)")
+    parser.add_argument("--factor", type=float, default=10.0,
+                        help="limit factor of the large scenarios (default 10)")
+    parser.add_argument("--small", type=int, default=1000, help="employees of the real-limit run")
+    parser.add_argument("--size", type=int, default=10_000, help="employees of the large runs")
+    parser.add_argument("--plan-size", type=int, default=100_000, help="employees to plan")
+    parser.add_argument("--churn", type=float, default=0.02, help="share of employees changed")
+    parser.add_argument("--sequential", action="store_true", help="run the small sync alone")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    runs: list[Run] = []
+    notes: dict[str, Any] = {}
+
+    print(f"benchmark: latency {args.latency * 1000:g} ms a call; {args.small} employees at the "
+          f"published limits, {args.size} at limits x{args.factor:g}", flush=True)
+    with Bench(args.small, factor=1.0, latency=args.latency) as small:
+        background = small.start_sync()
+        if args.sequential:
+            runs.append(small.finish_sync(f"initial sync {args.small}", background))
+            _progress(runs[-1], started)
+        planning = _plan(args.plan_size)
+        print(f"  planning {args.plan_size}: done ({time.monotonic() - started:.0f} s)", flush=True)
+        with Bench(args.size, factor=args.factor, latency=args.latency) as large:
+            first = large.sync(f"initial sync {args.size}")
+            _progress(first, started)
+            if not args.sequential:
+                runs.append(small.finish_sync(f"initial sync {args.small}", background))
+                _progress(runs[-1], started)
+            runs.append(first)
+            followed = first.child["applied"].get("create_user", 0) + first.child["applied"].get(
+                "adopt_user", 0)
+            budget = no_change_reads(large.counts(followed))
+            quiet = large.sync(f"no-change sync {args.size}")
+            quiet.budget = budget
+            runs.append(quiet)
+            _progress(quiet, started)
+            notes["churn"] = churn(large, share=args.churn)
+            runs.append(large.sync(f"{args.churn:.0%} churn sync {args.size}"))
+            _progress(runs[-1], started)
+    results = {
+        "settings": {"latency_s": args.latency, "large_limit_factor": args.factor,
+                     "python": platform.python_version(), "machine": platform.machine(),
+                     "total_s": round(time.monotonic() - started, 1)},
+        "runs": [_verdict(run.to_dict()) for run in runs],
+        "planning": _plan_verdict(planning),
+        "churn": notes.get("churn", {}),
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print()
+    print(render(results))
+    print(f"\nfigures written to {args.out} ({results['settings']['total_s']:.0f} s in all)")
+    return 0 if all(r["target_met"] is not False for r in [*results["runs"], *results["planning"]]) else 1
+
+
+def _plan(size: int) -> dict[str, Any]:
+    """Planning alone, in a child process so that its peak memory is its own."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.planning", str(size)], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"planning {size} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _verdict(run: dict[str, Any]) -> dict[str, Any]:
+    """Each run against its target: wall within 1.2x the floor; a no-change run within budget."""
+    name = run["scenario"]
+    if name.startswith("no-change"):
+        reads = run["calls"]["360 reads"] + run["calls"]["Personio list"]
+        run["budget_reads"] = sum(run["budget"].values())
+        run["target"] = f"0 writes, reads <= {run['budget_reads']}"
+        run["target_met"] = (run["calls"]["360 writes"] + run["calls"]["360 bulk"] == 0
+                             and reads <= run["budget_reads"])
+    else:
+        run["target"] = f"wall <= {MAX_RATIO}x floor"
+        run["target_met"] = run["ratio"] is not None and run["ratio"] <= MAX_RATIO
+    return run
+
+
+def _plan_verdict(planning: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, figures in planning["plans"].items():
+        memory = figures["snapshot_mb"] + figures["plan_peak_mb"]
+        out.append({
+            "scenario": f"plan {name} {planning['employees']}", "employees": planning["employees"],
+            **figures, "memory_mb": round(memory, 1), "peak_rss_mb": planning["peak_rss_mb"],
+            "target": f"< {MAX_PLAN_CPU_S:g} s CPU, < {MAX_PLAN_MB:g} MB",
+            "target_met": figures["cpu_s"] < MAX_PLAN_CPU_S and memory < MAX_PLAN_MB,
+        })
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    """The one table (then the calls per endpoint) as plain text."""
+    head = ("scenario", "employees", "factor", "wall s", "360 reads", "360 writes", "bulk",
+            "Personio", "429s", "floor s", "wall/floor", "peak MB", "target")
+    rows = [head]
+    for run in results["runs"]:
+        calls = run["calls"]
+        rows.append((run["scenario"], f"{run['employees']:,}", f"x{run['limit_factor']:g}",
+                     f"{run['wall_s']:.1f}", f"{calls['360 reads']:,}", f"{calls['360 writes']:,}",
+                     f"{calls['360 bulk']}", f"{calls['Personio list']}", f"{calls['429s']}",
+                     f"{run['floor_s']:.1f}", f"{run['ratio']:.2f}" if run["ratio"] else "-",
+                     f"{run['peak_rss_mb']:.0f}", _mark(run)))
+    for plan in results["planning"]:
+        rows.append((plan["scenario"], f"{plan['employees']:,}", "-", f"cpu {plan['cpu_s']:.2f}",
+                     "-", "-", "-", "-", "-", "-", "-", f"{plan['memory_mb']:.0f}", _mark(plan)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append("floor: the time the published limits need for those calls (360Learning 50 reads/s and "
+                 "10 writes/s, Personio 300 list calls/min, bursts of 15/s), times the factor;")
+    lines.append("the binding limit is the slowest of them. Planning: CPU seconds of plan() (best of 3); "
+                 "memory = the snapshot it plans from + plan()'s own peak (tracemalloc).")
+    lines.append("")
+    lines.append("calls per endpoint:")
+    names = [run["scenario"] for run in results["runs"]]
+    endpoints = sorted({e for run in results["runs"] for e in run["endpoints"]},
+                       key=lambda e: (e.split(" ", 1)[1], e))
+    width = max(len(e) for e in endpoints)
+    lines.append(" " * (width + 2) + "  ".join(n.rjust(max(len(n), 7)) for n in names))
+    for endpoint in endpoints:
+        cells = [f"{run['endpoints'].get(endpoint, 0):,}".rjust(max(len(n), 7))
+                 for run, n in zip(results["runs"], names, strict=True)]
+        lines.append(endpoint.ljust(width + 2) + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _mark(row: dict[str, Any]) -> str:
+    return f"{'met' if row['target_met'] else 'MISSED'}: {row['target']}"
+
+
+def _progress(run: Run, started: float) -> None:
+    data = run.to_dict()
+    print(f"  {data['scenario']}: {data['wall_s']:.1f} s, floor {data['floor_s']:.1f} s "
+          f"({data['binding_limit']}), {data['outcome']} ({time.monotonic() - started:.0f} s)",
+          flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     started = time.monotonic()
+    load_before = os.getloadavg()
     runs: list[Run] = []
     notes: dict[str, Any] = {}
 
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "settings": {"latency_s": args.latency, "large_limit_factor": args.factor,
                      "python": platform.python_version(), "machine": platform.machine(),
+                     "cpus": os.cpu_count(), "load_average": _load(load_before),
                      "total_s": round(time.monotonic() - started, 1)},
         "runs": [_verdict(run.to_dict()) for run in runs],
         "planning": _plan_verdict(planning),
@@ -98,6 +101,12 @@ def _plan(size: int) -> dict[str, Any]:
         raise RuntimeError(f"planning {size} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _load(before: tuple[float, float, float]) -> str:
+    """The 1-minute load average before and after: other work on the machine slows every run."""
+    now = os.getloadavg()
+    return f"{before[0]:.1f} at the start, {now[0]:.1f} at the end (15-minute average {now[2]:.1f})"
 
 
 def _verdict(run: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +140,7 @@ def _plan_verdict(planning: dict[str, Any]) -> list[dict[str, Any]]:
 def render(results: dict[str, Any]) -> str:
     """The one table (then the calls per endpoint) as plain text."""
     head = ("scenario", "employees", "factor", "wall s", "360 reads", "360 writes", "bulk",
-            "Personio", "429s", "floor s", "wall/floor", "peak MB", "target")
+            "Personio", "429s", "floor s", "wall/floor", "seq floor s", "peak MB", "target")
     rows = [head]
     for run in results["runs"]:
         calls = run["calls"]
@@ -139,10 +148,10 @@ def render(results: dict[str, Any]) -> str:
                      f"{run['wall_s']:.1f}", f"{calls['360 reads']:,}", f"{calls['360 writes']:,}",
                      f"{calls['360 bulk']}", f"{calls['Personio list']}", f"{calls['429s']}",
                      f"{run['floor_s']:.1f}", f"{run['ratio']:.2f}" if run["ratio"] else "-",
-                     f"{run['peak_rss_mb']:.0f}", _mark(run)))
+                     f"{run['floor_sequential_s']:.1f}", f"{run['peak_rss_mb']:.0f}", _mark(run)))
     for plan in results["planning"]:
         rows.append((plan["scenario"], f"{plan['employees']:,}", "-", f"cpu {plan['cpu_s']:.2f}",
-                     "-", "-", "-", "-", "-", "-", "-", f"{plan['memory_mb']:.0f}", _mark(plan)))
+                     "-", "-", "-", "-", "-", "-", "-", "-", f"{plan['memory_mb']:.0f}", _mark(plan)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
@@ -150,8 +159,15 @@ def render(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append("floor: the time the published limits need for those calls (360Learning 50 reads/s and "
                  "10 writes/s, Personio 300 list calls/min, bursts of 15/s), times the factor;")
-    lines.append("the binding limit is the slowest of them. Planning: CPU seconds of plan() (best of 3); "
-                 "memory = the snapshot it plans from + plan()'s own peak (tracemalloc).")
+    lines.append("the binding limit is the slowest of them. seq floor: the floor if every read must come "
+                 "before the first write (run_sync today).")
+    lines.append("Planning: CPU seconds of plan() (best of 3); memory = the snapshot it plans from + "
+                 "plan()'s own peak (tracemalloc); peak MB of the sync runs: the child's max RSS.")
+    for plan in results["planning"]:
+        lines.append(f"  {plan['scenario']}: {plan['cpu_s']:.2f} s CPU ({plan['cpu_gc_frozen_s']:.2f} s "
+                     f"with the snapshot gc.freeze()d), snapshot {plan['snapshot_mb']:.0f} MB + plan "
+                     f"{plan['plan_peak_mb']:.0f} MB, {plan['operations']:,} operations")
+    lines.append(f"load average of the machine: {results['settings']['load_average']}")
     lines.append("")
     lines.append("calls per endpoint:")
     names = [run["scenario"] for run in results["runs"]]

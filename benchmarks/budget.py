@@ -14,7 +14,8 @@ company's sizes: the reads a no-change sync cannot do without.
 
 from __future__ import annotations
 
-__all__ = ["LIMITS", "Bucket", "Counts", "floor", "limit_seconds", "no_change_reads", "pages"]
+__all__ = ["LIMITS", "Bucket", "Counts", "floor", "limit_seconds", "no_change_reads", "pages",
+           "sequential_floor"]
 
 import math
 from collections.abc import Mapping
@@ -47,6 +48,17 @@ def floor(calls: Mapping[str, int], factor: float = 1.0) -> tuple[float, str]:
     seconds = {name: limit_seconds(calls.get(name, 0), LIMITS[name], factor) for name in LIMITS}
     binding = max(seconds, key=lambda name: seconds[name])
     return seconds[binding], binding
+
+
+def sequential_floor(calls: Mapping[str, int], factor: float = 1.0) -> float:
+    """The floor if no write may start before the last read: reads (both services), then writes.
+
+    That is how ``run_sync`` works today (it plans after every read); the strict ``floor``
+    is what a sync that overlaps them could reach.
+    """
+    reads = max(limit_seconds(calls.get(name, 0), LIMITS[name], factor)
+                for name in ("360 reads", "Personio list"))
+    return reads + limit_seconds(calls.get("360 writes", 0), LIMITS["360 writes"], factor)
 
 
 def pages(items: int, size: int) -> int:

@@ -9,7 +9,8 @@ the 360Learning emulator's state. Two plans are timed:
 - ``no-change``: the state after that plan was applied (every employee linked, in the right
   group, with manager, external id and custom values): the plan is empty, the hourly case.
 
-CPU is ``time.process_time()`` around ``plan()`` (best of three, tracing off); memory is
+CPU is ``time.process_time()`` around ``plan()`` (best of three, tracing off), and again with
+the snapshot frozen out of the cyclic garbage collector (``gc.freeze()``); memory is
 the snapshot's own size (tracemalloc, while it is built) plus tracemalloc's peak of what
 ``plan()`` allocates on top of it, in a separate run; the process's peak RSS (the generated
 company and both emulator states included) is reported beside them.
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = ["measure"]
 
 import datetime as dt
+import gc
 import json
 import resource
 import sys
@@ -86,12 +88,24 @@ def _weigh(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
         started = time.process_time()
         result = plan(snapshot, settings)
         cpu.append(time.process_time() - started)
+    # the same with the snapshot out of the cyclic GC's reach (gc.freeze: what run_sync could do
+    # between gather and plan); the planner's own allocations otherwise make every full
+    # collection walk the whole snapshot again
+    frozen = []
+    gc.collect()
+    gc.freeze()
+    for _ in range(3):
+        started = time.process_time()
+        plan(snapshot, settings)
+        frozen.append(time.process_time() - started)
+    gc.unfreeze()
     tracemalloc.start()
     plan(snapshot, settings)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert result is not None
     return {"cpu_s": round(min(cpu), 3), "cpu_runs_s": [round(c, 3) for c in cpu],
+            "cpu_gc_frozen_s": round(min(frozen), 3),
             "plan_peak_mb": round(peak / 2**20, 1), "operations": len(result.operations),
             "errors": len(result.errors), "in_scope": result.in_scope}
 

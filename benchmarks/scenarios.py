@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.budget import Counts, floor
+from benchmarks.budget import Counts, floor, sequential_floor
 from personio360.emulators.faults import Fault
 from personio360.emulators.sandbox import Sandbox
 
@@ -60,6 +60,7 @@ class Run:
             "scenario": self.scenario, "employees": self.employees, "limit_factor": self.factor,
             "wall_s": round(wall, 3), "floor_s": round(seconds, 3), "binding_limit": binding,
             "ratio": round(wall / seconds, 3) if seconds else None,
+            "floor_sequential_s": round(sequential_floor(self.calls, self.factor), 3),
             "calls": self.calls, "endpoints": {**self.lms["by_endpoint"], **self.personio["by_endpoint"]},
             "budget": self.budget, "peak_rss_mb": round(self.child["peak_rss_mb"], 1),
             "cpu_s": round(self.child["cpu_s"], 2), "outcome": self.child["outcome"],

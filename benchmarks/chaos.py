@@ -413,12 +413,13 @@ def hr_changes(case: Case, side: Side) -> list[list[Change]]:
         and e.id != company.employees[0].id
     ]
     rng.shuffle(people)
+    bosses, people = people[-4:], people[:-4]  # never changed, so a hire's supervisor stays
     offices = sorted({e.office for e in company.employees if e.office})
     departments = sorted({e.department for e in company.employees if e.department})
     tshirt = side.sb.installed.attribute_keys.get("T-shirt size", "dynamic_1000001")
     changes: list[Change] = []
     for n in range(rng.randint(1, 3)):
-        boss = rng.choice(people[-5:]).id
+        boss = rng.choice(bosses).id
         changes.append(
             (
                 "hire",
@@ -447,7 +448,7 @@ def hr_changes(case: Case, side: Side) -> list[list[Change]]:
         if len(people) > 8:
             changes.append(("update", people.pop(0).id, rng.choice(moves)()))
     if len(people) > 8:
-        mover, boss = people.pop(0), people[-1]
+        mover, boss = people.pop(0), bosses[0]
         changes.append(("update", mover.id, {"supervisor": boss.id}))
     inactive = [e.id for e in company.employees if e.status == "inactive" and e.id not in edge]
     if inactive and rng.random() < 0.5:
@@ -455,8 +456,9 @@ def hr_changes(case: Case, side: Side) -> list[list[Change]]:
     first: list[Change] = []  # leavers and hand edits touch everyone's values: before any run
     if not case.initial:
         for _ in range(rng.randint(0, 2)):
-            first.append(("terminate", people.pop(0).id, {}))
-        if rng.random() < 0.3:
+            if people:
+                first.append(("terminate", people.pop(0).id, {}))
+        if rng.random() < 0.3 and people:
             first.append(("remove", people.pop(0).id, {}))
         edits = [
             "delete_user",
@@ -468,12 +470,10 @@ def hr_changes(case: Case, side: Side) -> list[list[Change]]:
             "unmanaged_learner",
         ]
         for edit in rng.sample(edits, rng.randint(0, 3)):
-            target = (
-                people.pop(0).email
-                if edit in ("delete_user", "clear_values", "remove_manager", "remove_learner")
-                else None
-            )
-            first.append(("lms", edit, {"mail": target}))
+            personal = edit in ("delete_user", "clear_values", "remove_manager", "remove_learner")
+            if personal and not people:
+                continue
+            first.append(("lms", edit, {"mail": people.pop(0).email if personal else None}))
     rng.shuffle(changes)
     if case.initial:
         return [changes]

@@ -9,12 +9,12 @@ keep their values: the PUT (which replaces the whole list) carries them unchange
 
 from __future__ import annotations
 
-__all__ = ["NEW", "plan_fields", "plan_values"]
+__all__ = ["NEW", "ValuesContext", "plan_fields", "plan_values", "values_context"]
 
 import datetime as dt
 
 from personio360.config import Settings
-from personio360.domain import Employee
+from personio360.domain import CustomField, Employee
 from personio360.sync.fields import render, same_text
 from personio360.sync.operations import CreateCustomField, FieldChange, SetCustomValues
 from personio360.sync.snapshot import Snapshot
@@ -73,17 +73,13 @@ def plan_values(
     emp: Employee,
     user_id: str | None,
     ids: dict[str, str | None],
+    context: ValuesContext | None = None,
 ) -> SetCustomValues | None:
     """The user's whole value list when a synced value differs (or a renamed field still holds one)."""
     if not settings.custom_fields:
         return None
-    live = {f.id: f for f in snapshot.custom_fields}
+    live, synced_ids, stale, types = context or values_context(snapshot, settings, ids)
     current = {v.custom_field_id: v for v in snapshot.custom_values.get(user_id or "", ())}
-    synced_ids = {i for i in ids.values() if i}
-    configured = set(settings.custom_fields.values())
-    stale = {
-        fid for fid, name in snapshot.owned_fields.items() if name in configured and fid not in synced_ids
-    }
     final: list[tuple[str, str, str]] = []
     changes: list[FieldChange] = []
     for value in sorted(current.values(), key=lambda v: v.custom_field_id):
@@ -96,7 +92,7 @@ def plan_values(
             final.append((value.custom_field_id, value.type, value.value))
     for attribute, name in sorted(settings.custom_fields.items()):
         field_id = ids.get(name)
-        ftype = live[field_id].type if field_id in live else _field_type(snapshot, attribute)
+        ftype = types[attribute]
         want = _rendered(emp.attributes.get(attribute), ftype)
         have = current.get(field_id).value if field_id and field_id in current else None  # type: ignore[union-attr]
         if want is not None:
@@ -106,6 +102,24 @@ def plan_values(
     if not changes:
         return None
     return SetCustomValues(employee_id=emp.id, user_id=user_id, values=tuple(changes), final=tuple(final))
+
+
+ValuesContext = tuple[dict[str, CustomField], frozenset[str], frozenset[str], dict[str, str]]
+
+
+def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | None]) -> ValuesContext:
+    """What every employee's values are compared against, computed once per plan (100,000
+    employees, SPEC §6): live fields, synced field ids, renamed owned fields, each field's type."""
+    live = {f.id: f for f in snapshot.custom_fields}
+    synced_ids = frozenset(i for i in ids.values() if i)
+    configured = set(settings.custom_fields.values())
+    stale = frozenset(fid for fid, name in snapshot.owned_fields.items()
+                      if name in configured and fid not in synced_ids)
+    types = {}
+    for attribute, name in settings.custom_fields.items():
+        field_id = ids.get(name)
+        types[attribute] = live[field_id].type if field_id in live else _field_type(snapshot, attribute)
+    return live, synced_ids, stale, types
 
 
 def _rendered(value: object, ftype: str) -> str | None:

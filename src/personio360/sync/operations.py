@@ -262,11 +262,15 @@ PHASES: tuple[tuple[str, tuple[type[_Op], ...]], ...] = (
 )
 
 
+_PHASE_OF: dict[type, int] = {kind: index for index, (_name, kinds) in enumerate(PHASES) for kind in kinds}
+
+
 def phase_of(op: Operation) -> int:
-    for index, (_name, kinds) in enumerate(PHASES):
-        if isinstance(op, kinds):
-            return index
-    raise AssertionError(f"no phase for {type(op).__name__}")
+    """The index of the executor phase that applies ``op`` (a table lookup: called per operation)."""
+    try:
+        return _PHASE_OF[type(op)]
+    except KeyError:
+        raise AssertionError(f"no phase for {type(op).__name__}") from None
 
 
 @dataclass(frozen=True, slots=True)

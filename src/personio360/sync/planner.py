@@ -51,6 +51,8 @@ class _Work:
     #: R1: the enabled groups whose filter each in-scope employee matches, computed once
     selected: dict[int, tuple[GroupSettings, ...]] = field(default_factory=dict)
     enabled: tuple[GroupSettings, ...] = ()
+    #: R8: computed once per plan, on the first employee's values
+    values: custom.ValuesContext | None = None
     #: users another employee adopts, relinks or restores in this run: never a leaver's to delete
     taken_over: dict[str, int] = field(default_factory=dict)
 
@@ -183,7 +185,9 @@ def _plan_employee(
     created_in = targets[0][1] if user is None and targets else None
     _plan_memberships(work, emp.id, user_id, targets, created_in)
     _plan_manager(work, emp, user_id, managed_after)
-    values = custom.plan_values(snapshot, settings, emp, user_id, field_ids)
+    if work.values is None and settings.custom_fields:
+        work.values = custom.values_context(snapshot, settings, field_ids)
+    values = custom.plan_values(snapshot, settings, emp, user_id, field_ids, work.values)
     if values is not None:
         work.ops.append(values)
 
@@ -271,6 +275,8 @@ def _plan_manager(
     wanted_emp = sup if sup is not None and sup != emp.id and sup in managed_after else None
     wanted_user = managed_after.get(wanted_emp) if wanted_emp is not None else None
     if wanted_emp is not None and wanted_user is not None and wanted_user in current:
+        if len(current) == 1:
+            return  # already right: the common case of a no-change sync
         remove = tuple(sorted(current - {wanted_user}))
         if remove:
             work.ops.append(SetManager(employee_id=emp.id, user_id=user_id, remove=remove))

@@ -8,8 +8,6 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from personio360.emulators.sandbox import Sandbox
 from personio360.store import open_store
 from personio360.sync.report import Outcome
@@ -161,17 +159,6 @@ def test_control_characters_never_reach_360learning(sandbox: Sandbox) -> None:
     assert writes(sandbox) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a custom attribute that Personio stops returning (whitelist removed) reads as 'every "
-        "value emptied': the next sync clears that 360Learning field on every managed user (R8 "
-        "'empty values clear the field'). The API omits unreadable attributes (an unset one is sent "
-        "as null), so sync/gather.py should stop the run (R13a) when an attribute the config names "
-        "(Settings.attributes_named(), plus email) is absent from every employee read, with the fix "
-        "'let these credentials read KEY, or stop naming it'; gather.py is being rewritten (issue 5)"
-    ),
-)
 def test_a_custom_attribute_that_disappears_from_personio_clears_nothing(sandbox: Sandbox) -> None:
     """set_whitelisted(key, False): the run stops before any change instead of clearing the field."""
     sync(sandbox)
@@ -229,18 +216,6 @@ def test_a_synced_group_deleted_in_360learning_stops_the_run(sandbox: Sandbox) -
     assert platform(sandbox) == before
 
 
-MARKUP = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: cli/main.py prints error:/fix:/next:/warning: lines through rich with markup on and "
-        "the text unescaped (lines 67, 69, 186, 188, 190, 309), so anything in square brackets "
-        "vanishes: '[[groups]]' prints as '[]', an API error code such as '403 [invalid_scope]' "
-        "prints as '403 :'. Fix: rich.markup.escape() the message and hint before printing"
-    ),
-)
-
-
-@MARKUP
 def test_the_cli_fix_line_keeps_square_brackets(sandbox: Sandbox) -> None:
     """The fix for a deleted synced group names the [[groups]] table as written."""
     sync(sandbox)
@@ -251,7 +226,6 @@ def test_the_cli_fix_line_keeps_square_brackets(sandbox: Sandbox) -> None:
     )
 
 
-@MARKUP
 def test_the_cli_error_line_keeps_the_api_error_code(make_sandbox: MakeSandbox) -> None:
     """A missing scope: the error line keeps 360Learning's own code, [invalid_scope]."""
     from personio360.emulators.learning360.app import ALL_SCOPES
@@ -264,16 +238,6 @@ def test_the_cli_error_line_keeps_the_api_error_code(make_sandbox: MakeSandbox) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: `plan` prints Personio names raw (cli/render.py Names.of joins first_name/last_name "
-        "unchanged), so a NUL, an ESC colour sequence or a newline in a Personio name reaches the "
-        "administrator's terminal; the sync itself writes cleaned values (sync/fields.py). Fix: "
-        "render names through the same control-character cleaning (or rich's Text with "
-        "control codes stripped) in render.py"
-    ),
-)
 def test_control_characters_never_reach_the_terminal(sandbox: Sandbox) -> None:
     """`plan` output holds no control character from a Personio name."""
     sandbox.personio.state.hire(email="ctrl@newco.example", **CONTROL)
@@ -301,7 +265,7 @@ def test_an_unknown_group_id_is_named_by_check_and_sync(sandbox: Sandbox) -> Non
 def test_check_refuses_a_subgroup_inside_another_synced_hierarchy(sandbox: Sandbox) -> None:
     """Berlin synced as well as All employees (its ancestor): check names both, with the fix.
 
-    (That sync itself oscillates today: tests/sync/test_r7_groups.py keeps that bug as an xfail.)
+    (The sync itself stops on such a nesting too: see tests/sync/test_r7_groups.py.)
     """
     before = platform(sandbox)
     berlin = sandbox.installed.group_ids["office:Berlin"]

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import click
 import structlog
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from personio360.cli import review, serve
@@ -64,9 +65,9 @@ def _boundary(command: _F) -> _F:
             code = command(*args, **kwargs)
         except Personio360Error as exc:
             err = Console(stderr=True, highlight=False, soft_wrap=True)
-            err.print(f"[red]error:[/] {redact(str(exc))}", markup=True)
+            err.print(f"[red]error:[/] {escape(redact(str(exc)))}", markup=True)
             if exc.hint:
-                err.print(f"[bold]fix:[/] {redact(exc.hint)}")
+                err.print(f"[bold]fix:[/] {escape(redact(exc.hint))}")
             sys.exit(exc.exit_code)
         sys.exit(code or 0)
 
@@ -183,11 +184,11 @@ def sync(config: str | None, allow_deletions: bool, employee: int | None, as_jso
         render_report(console, report)
     if report.outcome.value == "stopped":
         err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[red]error:[/] {redact(report.message or 'the run stopped')}")
+        err.print(f"[red]error:[/] {escape(redact(report.message or 'the run stopped'))}")
         if report.hint:
-            err.print(f"[bold]fix:[/] {redact(report.hint)}")
+            err.print(f"[bold]fix:[/] {escape(redact(report.hint))}")
     elif report.hint:
-        console.print(f"[bold]next:[/] {report.hint}")
+        console.print(f"[bold]next:[/] {escape(report.hint)}")
     return report.exit_code
 
 
@@ -306,7 +307,7 @@ def schedule(config: str | None) -> int:
             run_once=lambda: run_sync(settings, ctx.personio, ctx.lms, ctx.store),
             interval=settings.schedule.interval.total_seconds(),
             on_report=lambda report: render_report(console, report),
-            on_problem=lambda message: err.print(f"[yellow]warning:[/] {redact(message)}"),
+            on_problem=lambda message: err.print(f"[yellow]warning:[/] {escape(redact(message))}"),
             jitter=0.05,
         )
         for signum in (signal.SIGTERM, signal.SIGINT):

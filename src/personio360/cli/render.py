@@ -7,15 +7,18 @@ from __future__ import annotations
 
 __all__ = ["Names", "render_checks", "render_plan", "render_report", "render_run", "render_runs"]
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from personio360.store.runs import RunDetail, RunSummary
 from personio360.sync.check import CheckResult
+from personio360.sync.fields import render
 from personio360.sync.operations import Operation, Plan
 from personio360.sync.report import RunReport
 from personio360.sync.snapshot import Snapshot
@@ -50,7 +53,7 @@ class Names:
             groups[hierarchy.top.id] = hierarchy.top.name.strip()
             for kids in hierarchy.children.values():
                 groups.update({g.id: g.name.strip() for g in kids})
-        employees = {e.id: " ".join(p for p in (e.first_name, e.last_name) if p)
+        employees = {e.id: " ".join(p for p in (render(e.first_name), render(e.last_name)) if p)
                      for e in snapshot.employees.values()}
         users = {u.id: u.mail or u.id for u in snapshot.users.values()}
         return cls(employees, groups, users)
@@ -58,7 +61,7 @@ class Names:
     def who(self, employee_id: int | None) -> str:
         if employee_id is None:
             return "platform"
-        name = self.employees.get(employee_id)
+        name = escape(self.employees.get(employee_id) or "")
         return f"{name} ({employee_id})" if name else f"employee {employee_id}"
 
     def value(self, change: str, value: str | None) -> str | None:
@@ -73,9 +76,9 @@ class Names:
 def render_checks(console: Console, results: list[CheckResult]) -> None:
     for result in results:
         mark = "[green]pass[/]" if result.ok else "[red]FAIL[/]"
-        console.print(f"{mark}  {result.name}: {result.detail}", highlight=False)
+        console.print(f"{mark}  {escape(result.name)}: {_text(result.detail)}", highlight=False)
         if not result.ok and result.fix:
-            console.print(f"      fix: {result.fix}", highlight=False)
+            console.print(f"      fix: {_text(result.fix)}", highlight=False)
     failed = sum(1 for r in results if not r.ok)
     console.print(f"\n{len(results) - failed} passed, {failed} failed", highlight=False)
 
@@ -109,7 +112,7 @@ def render_plan(console: Console, plan: Plan, *, detail_limit: int | None = None
     if plan.errors:
         console.print("\n[bold]Errors (R15)[/]")
         for error in plan.errors[: detail_limit or None]:
-            console.print(f"  {names.who(error.employee_id)}: {error.message}", highlight=False)
+            console.print(f"  {names.who(error.employee_id)}: {_text(error.message)}", highlight=False)
         _more(console, len(plan.errors), detail_limit)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -135,10 +138,20 @@ def _more(console: Console, total: int, limit: int | None) -> None:
         console.print(f"  … and {total - limit} more (plan --json lists everything)", highlight=False)
 
 
+def _text(message: str) -> str:
+    """A message for the terminal: its control characters and rich markup made harmless."""
+    return escape(_CONTROL.sub(" ", message))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _show(value: str | None) -> str:
+    """A value for the terminal: no control character, no rich markup, at most 60 characters."""
     if value is None:
         return "∅"
-    return value if len(value) <= 60 else value[:57] + "…"
+    value = render(value) or ""
+    return escape(value if len(value) <= 60 else value[:57] + "…")
 
 
 def render_report(console: Console, report: RunReport) -> None:
@@ -159,7 +172,7 @@ def render_report(console: Console, report: RunReport) -> None:
     if report.held_back:
         console.print(f"  held back: {len(report.held_back)} deletions (R13b)", highlight=False)
     if report.message:
-        console.print(f"  {report.message}", highlight=False)
+        console.print(f"  {_text(report.message)}", highlight=False)
 
 
 def render_runs(console: Console, runs: list[RunSummary]) -> None:

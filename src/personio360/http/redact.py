@@ -23,7 +23,7 @@ _REPLACEMENT = "[redacted]"
 
 def register_secret(value: str | None) -> None:
     """Remember a secret so that ``redact`` removes it wherever it appears."""
-    if value and len(value) >= 4:
+    if value and len(value) >= 8:  # shorter strings are words, not secrets: never mask them
         with _lock:
             _secrets.add(value)
 

@@ -23,7 +23,7 @@ from personio360.sync.gather import gather_snapshot, verify_connector_admin
 from personio360.sync.operations import Plan
 from personio360.sync.planner import plan as make_plan
 from personio360.sync.report import Outcome, RunReport
-from personio360.sync.safety import check_snapshot, hold_back_deletions
+from personio360.sync.safety import check_attributes, check_snapshot, hold_back_deletions
 from personio360.sync.saved import SavedPlan, bind, check_age
 from personio360.sync.snapshot import Snapshot
 
@@ -59,6 +59,7 @@ def prepare_plan(
         raise RunStopped(f"reading failed, nothing was changed: {exc}",
                          hint=exc.hint or "run personio360 check to see what is wrong") from None
     check_snapshot(snapshot, settings)
+    check_attributes(snapshot, settings)
     if employee_id is not None and employee_id not in snapshot.employees \
             and employee_id not in snapshot.links:
         raise ConfigError(f"no employee with id {employee_id} in Personio, and none linked",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["check_snapshot", "hold_back_deletions"]
+__all__ = ["check_attributes", "check_snapshot", "hold_back_deletions"]
 
 from dataclasses import replace
 
@@ -21,6 +21,29 @@ def check_snapshot(snapshot: Snapshot, settings: Settings) -> None:
             f"while {len(snapshot.links)} users are managed: the run stopped before any change",
             hint="check the Personio credentials' attribute whitelist and the [[groups]] filters; "
             "if everyone really left, disable the groups one by one",
+        )
+
+
+def check_attributes(snapshot: Snapshot, settings: Settings) -> None:
+    """R13a: an attribute the config names that no employee carries is unreadable, not empty.
+
+    Personio leaves out what the credentials may not read (an unset value comes as null), so
+    syncing on would clear that field for everyone (R8) or move everyone to the top group (R7).
+    """
+    if not snapshot.employees:
+        return
+    missing = sorted(
+        key for key in settings.attributes_named() if key != "id"
+        and not any(key in e.attributes for e in snapshot.employees.values())
+    )
+    if missing:
+        where = settings.attributes_named()
+        names = ", ".join(f"{key} ({where[key]})" for key in missing)
+        raise RunStopped(
+            f"Personio returned no value at all for {names}: these credentials may no longer read "
+            "it; the run stopped before any change",
+            hint="in Personio, let the API credentials read " + ", ".join(missing)
+            + ", or stop naming it in the config (personio360 check lists what is readable)",
         )
 
 

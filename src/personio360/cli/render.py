@@ -61,7 +61,7 @@ class Names:
     def who(self, employee_id: int | None) -> str:
         if employee_id is None:
             return "platform"
-        name = escape(self.employees.get(employee_id) or "")
+        name = self.employees.get(employee_id)
         return f"{name} ({employee_id})" if name else f"employee {employee_id}"
 
     def value(self, change: str, value: str | None) -> str | None:
@@ -112,7 +112,7 @@ def render_plan(console: Console, plan: Plan, *, detail_limit: int | None = None
     if plan.errors:
         console.print("\n[bold]Errors (R15)[/]")
         for error in plan.errors[: detail_limit or None]:
-            console.print(f"  {names.who(error.employee_id)}: {_text(error.message)}", highlight=False)
+            console.print(f"  {_text(names.who(error.employee_id))}: {_text(error.message)}", highlight=False)
         _more(console, len(plan.errors), detail_limit)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -128,7 +128,7 @@ def _render_operations(console: Console, ops: tuple[Operation, ...], title: str,
             f"{c.name}: {_show(names.value(c.name, c.before))} → {_show(names.value(c.name, c.after))}"
             for c in op.changes
         )
-        console.print(f"  {names.who(op.employee_id)}: {_LABELS.get(op.kind, op.kind)}: {changes}"
+        console.print(f"  {_text(names.who(op.employee_id))}: {_LABELS.get(op.kind, op.kind)}: {changes}"
                       f"  [dim]({op.rule})[/]", highlight=False)
     _more(console, len(ops), limit)
 

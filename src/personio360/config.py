@@ -279,12 +279,8 @@ class Credentials(_Model):
     learning360_client_secret: SecretStr
 
 
-_CREDENTIAL_VARS = {
-    "personio_client_id": "PERSONIO_CLIENT_ID",
-    "personio_client_secret": "PERSONIO_CLIENT_SECRET",
-    "learning360_client_id": "LEARNING360_CLIENT_ID",
-    "learning360_client_secret": "LEARNING360_CLIENT_SECRET",
-}
+#: Credentials field -> environment variable: the same name in capitals (PERSONIO_CLIENT_ID ...).
+_CREDENTIAL_VARS = {field: field.upper() for field in Credentials.model_fields}
 
 
 def find_config(path: str | os.PathLike[str] | None) -> Path:

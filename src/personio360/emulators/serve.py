@@ -7,8 +7,9 @@ __all__ = ["serve_forever"]
 import signal
 import threading
 from collections.abc import Callable
-
-from starlette.types import ASGIApp
+from functools import partial
+from types import ModuleType
+from typing import Any
 
 from personio360.emulators import learning360, personio
 from personio360.emulators.company import (
@@ -20,6 +21,7 @@ from personio360.emulators.company import (
 )
 from personio360.emulators.personio.state import PersonioState
 from personio360.emulators.server import serve_in_thread
+from personio360.errors import ConfigError
 
 
 def serve_forever(
@@ -43,33 +45,25 @@ def serve_forever(
     lms_state = learning360_state_for(company, seed=seed)
     people = PersonioState()
     installed = install(company, people, lms_state)
-    app: ASGIApp
+    module: ModuleType
     if service == "personio":
-        cid = client_id or personio.DEFAULT_CLIENT_ID
-        emulator = personio.PersonioEmulator(
-            client_id=cid,
-            client_secret=client_secret or personio.DEFAULT_CLIENT_SECRET,
-            rate_limits=rate_limits,
-            seed=seed,
-            state=people,
-        )
-        app, id_var, secret_var = emulator.app, "PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET"
-        secret_shown = "(as given)" if client_secret else personio.DEFAULT_CLIENT_SECRET
+        module, prefix = personio, "PERSONIO"
+        factory: Callable[..., Any] = partial(personio.PersonioEmulator, state=people)
     else:
-        cid = client_id or learning360.DEFAULT_CLIENT_ID
-        lms = learning360.Learning360Emulator(
-            client_id=cid,
-            client_secret=client_secret or learning360.DEFAULT_CLIENT_SECRET,
-            rate_limits=rate_limits,
-            seed=seed,
-            state=lms_state,
-        )
-        app, id_var, secret_var = lms.app, "LEARNING360_CLIENT_ID", "LEARNING360_CLIENT_SECRET"
-        secret_shown = "(as given)" if client_secret else learning360.DEFAULT_CLIENT_SECRET
-    server = serve_in_thread(app, port=port)
+        module, prefix = learning360, "LEARNING360"
+        factory = partial(learning360.Learning360Emulator, state=lms_state)
+    cid = client_id or module.DEFAULT_CLIENT_ID
+    emulator = factory(client_id=cid, client_secret=client_secret or module.DEFAULT_CLIENT_SECRET,
+                       rate_limits=rate_limits, seed=seed)
+    secret_shown = "(as given)" if client_secret else module.DEFAULT_CLIENT_SECRET
+    try:
+        server = serve_in_thread(emulator.app, port=port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+                          hint="choose another --port, or 0 for a free one") from None
     echo(f"{service} emulator serving {company.name} ({len(company.employees)} employees) at {server.url}")
-    echo(f"  {id_var}={cid}")
-    echo(f"  {secret_var}={secret_shown}")
+    echo(f"  {prefix}_CLIENT_ID={cid}")
+    echo(f"  {prefix}_CLIENT_SECRET={secret_shown}")
     if service == "360learning":
         echo(f"  synced group id: {installed.synced_group_id}")
         echo(f"  connector admin: {installed.connector_admin_email}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Context", "open_context"]
+__all__ = ["Context", "open_context", "open_store_only"]
 
 import contextlib
 from collections.abc import Iterator, Mapping

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LinkRepository", "OwnedField"]
+__all__ = ["LinkRepository", "OwnedField", "close_link", "open_link", "own_field"]
 
 import datetime as dt
 from dataclasses import dataclass

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from personio360.domain import CustomField, CustomValue, LmsUser
+from personio360.config import Settings
+from personio360.domain import CustomField, CustomValue, Employee, LmsUser
 from personio360.errors import RunStopped
-from personio360.sync.custom import NEW, plan_fields, plan_values
+from personio360.sync.custom import NEW, plan_fields, plan_values, values_context
 from personio360.sync.matching import Match, mail_index, resolve
 from personio360.sync.operations import (
     CreateCustomField,
@@ -19,6 +20,7 @@ from personio360.sync.operations import (
     UpdateUser,
 )
 from personio360.sync.safety import check_snapshot, hold_back_deletions
+from personio360.sync.snapshot import Snapshot
 from strategies import employee, link, mapping, settings, snapshot
 
 # --- R2 matching -----------------------------------------------------------------------------
@@ -148,6 +150,13 @@ def test_an_existing_field_with_the_name_is_taken_over() -> None:
     assert ids == {"Department": "f1"}
 
 
+def values_of(snap: Snapshot, config: Settings, emp: Employee, user_id: str,
+              ids: dict[str, str | None]) -> SetCustomValues | None:
+    """``plan_values`` for ``user_id`` with the values the snapshot read for it."""
+    return plan_values(config, emp, user_id, snap.custom_values.get(user_id, ()),
+                       values_context(snap, config, ids))
+
+
 def test_an_owned_field_needs_nothing() -> None:
     """R8: the field the store says we own, still named so, is used as is (the newest one)."""
     snap = snapshot(custom_fields=[CustomField("f1", "Department"), CustomField("f2", "Department")],
@@ -173,7 +182,7 @@ def test_a_renamed_owned_field_gets_a_new_field_and_loses_its_values() -> None:
     config = settings(custom_fields={"department": "Department"})
     ops, ids = plan_fields(snap, config)
     assert ops == [CreateCustomField(None, None, attribute="department", name="Department")]
-    values = plan_values(snap, config, emp, "u1", ids)
+    values = values_of(snap, config, emp, "u1", ids)
     assert values == SetCustomValues(
         employee_id=1, user_id="u1",
         values=(FieldChange("Dept (old)", "Sales", None), FieldChange("Department", None, "Sales")),
@@ -190,7 +199,7 @@ def test_values_keep_unsynced_fields_in_the_put_list() -> None:
                                           CustomValue("f-d", "string", "Sales")]})
     config = settings(custom_fields={"department": "Department"})
     _, ids = plan_fields(snap, config)
-    assert plan_values(snap, config, emp, "u1", ids) == SetCustomValues(
+    assert values_of(snap, config, emp, "u1", ids) == SetCustomValues(
         employee_id=1, user_id="u1", values=(FieldChange("Department", "Sales", "Tech"),),
         final=(("f-x", "string", "Chess"), ("f-d", "string", "Tech")))
 
@@ -201,8 +210,8 @@ def test_values_in_step_need_nothing_and_an_empty_value_clears() -> None:
                     custom_values={"u1": [CustomValue("f-d", "string", "Sales")]})
     config = settings(custom_fields={"department": "Department"})
     _, ids = plan_fields(snap, config)
-    assert plan_values(snap, config, employee(1, department=" Sales "), "u1", ids) is None
-    cleared = plan_values(snap, config, employee(1, department=None), "u1", ids)
+    assert values_of(snap, config, employee(1, department=" Sales "), "u1", ids) is None
+    cleared = values_of(snap, config, employee(1, department=None), "u1", ids)
     assert cleared is not None
     assert cleared.values == (FieldChange("Department", "Sales", None),)
     assert cleared.final == ()
@@ -213,7 +222,7 @@ def test_a_removed_value_is_set_again() -> None:
     snap = snapshot(custom_fields=[CustomField("f-d", "Department")], owned_fields={"f-d": "Department"})
     config = settings(custom_fields={"department": "Department"})
     _, ids = plan_fields(snap, config)
-    values = plan_values(snap, config, employee(1, department="Sales"), "u1", ids)
+    values = values_of(snap, config, employee(1, department="Sales"), "u1", ids)
     assert values is not None
     assert values.final == (("f-d", "string", "Sales"),)
 
@@ -225,15 +234,15 @@ def test_date_fields_take_yyyy_mm_dd() -> None:
     _, ids = plan_fields(snap, config)
     values = (dt.date(2023, 5, 1), dt.datetime(2023, 5, 1, 8, tzinfo=dt.UTC), "2023-05-01T08:00:00+02:00")
     for value in values:
-        planned = plan_values(snap, config, employee(1, hire_date=value), "u1", ids)
+        planned = values_of(snap, config, employee(1, hire_date=value), "u1", ids)
         assert planned is not None
         assert planned.final == (("f-s", "date", "2023-05-01"),)
-    assert plan_values(snap, config, employee(1, hire_date="soon"), "u1", ids) is None
+    assert values_of(snap, config, employee(1, hire_date="soon"), "u1", ids) is None
 
 
 def test_no_configured_field_plans_no_value() -> None:
     """Without ``[custom_fields]`` nothing is read or written."""
-    assert plan_values(snapshot(), settings(), employee(1, department="x"), "u1", {}) is None
+    assert values_of(snapshot(), settings(), employee(1, department="x"), "u1", {}) is None
 
 
 # --- R13 -------------------------------------------------------------------------------------

@@ -12,9 +12,11 @@ from __future__ import annotations
 __all__ = ["NEW", "ValuesContext", "plan_fields", "plan_values", "values_context"]
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from personio360.config import Settings
-from personio360.domain import CustomField, Employee
+from personio360.domain import CustomField, CustomValue, Employee
 from personio360.sync.fields import render, same_text
 from personio360.sync.operations import CreateCustomField, FieldChange, SetCustomValues
 from personio360.sync.snapshot import Snapshot
@@ -68,18 +70,21 @@ def plan_fields(
 
 
 def plan_values(
-    snapshot: Snapshot,
     settings: Settings,
     emp: Employee,
     user_id: str | None,
-    ids: dict[str, str | None],
-    context: ValuesContext | None = None,
+    have_values: Iterable[CustomValue],
+    context: ValuesContext,
 ) -> SetCustomValues | None:
-    """The user's whole value list when a synced value differs (or a renamed field still holds one)."""
+    """The user's whole value list when a synced value differs (or a renamed field still holds one).
+
+    ``have_values`` is the user's current list (its own read, R8; empty for a user created now),
+    so the values of each user can be planned as soon as that user is read (issue 5).
+    """
     if not settings.custom_fields:
         return None
-    live, synced_ids, stale, types = context or values_context(snapshot, settings, ids)
-    current = {v.custom_field_id: v for v in snapshot.custom_values.get(user_id or "", ())}
+    live, synced_ids, stale, types, ids = context
+    current = {v.custom_field_id: v for v in have_values}
     final: list[tuple[str, str, str]] = []
     changes: list[FieldChange] = []
     for value in sorted(current.values(), key=lambda v: v.custom_field_id):
@@ -104,12 +109,23 @@ def plan_values(
     return SetCustomValues(employee_id=emp.id, user_id=user_id, values=tuple(changes), final=tuple(final))
 
 
-ValuesContext = tuple[dict[str, CustomField], frozenset[str], frozenset[str], dict[str, str]]
+class ValuesContext(NamedTuple):
+    """What every user's values are compared against, computed once per plan (100,000
+    employees, SPEC §6)."""
+
+    live: dict[str, CustomField]
+    #: the field ids the configured names use now
+    synced_ids: frozenset[str]
+    #: fields the connector owned under a configured name, since renamed (R8: their values go)
+    stale: frozenset[str]
+    #: each configured attribute's field type
+    types: dict[str, str]
+    #: each configured name's field id (None: created in this run)
+    ids: dict[str, str | None]
 
 
 def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | None]) -> ValuesContext:
-    """What every employee's values are compared against, computed once per plan (100,000
-    employees, SPEC §6): live fields, synced field ids, renamed owned fields, each field's type."""
+    """The ``ValuesContext`` of a plan, from the live fields and the store's owned ones."""
     live = {f.id: f for f in snapshot.custom_fields}
     synced_ids = frozenset(i for i in ids.values() if i)
     configured = set(settings.custom_fields.values())
@@ -119,7 +135,7 @@ def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | 
     for attribute, name in settings.custom_fields.items():
         field_id = ids.get(name)
         types[attribute] = live[field_id].type if field_id in live else _field_type(snapshot, attribute)
-    return live, synced_ids, stale, types
+    return ValuesContext(live, synced_ids, stale, types, ids)
 
 
 def _rendered(value: object, ftype: str) -> str | None:

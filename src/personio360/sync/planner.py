@@ -8,14 +8,15 @@ values, R9 managers, R15 per-employee errors. R13's guards act on its result (sa
 
 from __future__ import annotations
 
-__all__ = ["plan"]
+__all__ = ["Draft", "draft", "plan"]
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from personio360.config import GroupSettings, Settings
-from personio360.domain import Employee, LmsUser
+from personio360.domain import CustomValue, Employee, LmsUser
 from personio360.sync import custom
 from personio360.sync.fields import clean_email, render
 from personio360.sync.groups import GroupIndex, cascade, target_group
@@ -51,10 +52,12 @@ class _Work:
     #: R1: the enabled groups whose filter each in-scope employee matches, computed once
     selected: dict[int, tuple[GroupSettings, ...]] = field(default_factory=dict)
     enabled: tuple[GroupSettings, ...] = ()
-    #: R8: computed once per plan, on the first employee's values
+    #: R8: computed once per plan
     values: custom.ValuesContext | None = None
     #: users another employee adopts, relinks or restores in this run: never a leaver's to delete
     taken_over: dict[str, int] = field(default_factory=dict)
+    #: R9: in-scope employees who have a user after the run (None: created in this run)
+    managed_after: dict[int, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.indexes = {gid: GroupIndex(h) for gid, h in self.snapshot.hierarchies.items()}
@@ -66,8 +69,70 @@ class _Work:
                     self.selected[emp.id] = groups
 
 
+@dataclass
+class Draft:
+    """The plan as far as the lists decide it; each existing user's managers (R9) and custom
+    values (R8) wait for that user's own reads (``finish``).
+
+    Why two stages (issue 5): everything else (creations, updates, external ids, moves,
+    leavers, R15 errors, R13b's count) is decided by the page-sized lists, which are read in
+    seconds, while the two reads per user take minutes at 50 reads/s. ``sync`` starts the
+    list-decided writes while the per-user reads still run, and plans each user's managers
+    and values as soon as that user is read. ``plan`` does the same in one go, so both show
+    and apply the very same Plan.
+    """
+
+    work: _Work
+    #: users whose managers and values are still to be compared: user id -> its employee
+    waiting: dict[str, Employee]
+    in_scope: int
+
+    @property
+    def operations(self) -> list[Operation]:
+        """The list-decided operations, in apply order."""
+        return _ordered(self.work.ops)
+
+    @property
+    def errors(self) -> tuple[EmployeeError, ...]:
+        return _sorted_errors(self.work.errors)
+
+    def finish(self, user_id: str, managers: frozenset[str],
+               values: Iterable[CustomValue]) -> list[Operation]:
+        """The managers and custom values ``user_id`` needs, from its reads (none if not waiting)."""
+        emp = self.waiting.get(user_id)
+        if emp is None:
+            return []
+        ops: list[Operation] = []
+        _plan_manager(ops, emp, user_id, managers, self.work.managed_after)
+        if self.work.values is not None:
+            set_values = custom.plan_values(self.work.settings, emp, user_id, values, self.work.values)
+            if set_values is not None:
+                ops.append(set_values)
+        return ops
+
+    def complete(self, finished: Iterable[Operation], *, deletion_limit: int | None = None) -> Plan:
+        """The whole Plan: the list-decided operations and what ``finish`` returned for each user."""
+        snapshot, settings = self.work.snapshot, self.work.settings
+        return Plan(
+            operations=tuple(_ordered([*self.work.ops, *finished])),
+            errors=self.errors,
+            in_scope=self.in_scope,
+            managed=len(snapshot.links),
+            deletion_limit=settings.safety.deletion_limit(len(snapshot.links))
+            if deletion_limit is None else deletion_limit,
+        )
+
+
 def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Plan:
     """Every change a sync makes for this snapshot; ``employee_id`` limits it to one person."""
+    drafted = draft(snapshot, settings, employee_id=employee_id)
+    finished = [op for user_id in drafted.waiting for op in drafted.finish(
+        user_id, snapshot.managers.get(user_id, _NONE), snapshot.custom_values.get(user_id, ()))]
+    return drafted.complete(finished)
+
+
+def draft(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Draft:
+    """The list-decided part of the plan (``snapshot.managers``/``custom_values`` are not read)."""
     work = _Work(snapshot, settings)
     scoped = {emp_id: snapshot.employees[emp_id] for emp_id in sorted(work.selected)}
     emails = _valid_emails(scoped, work.errors)
@@ -77,24 +142,32 @@ def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = No
     work.errors.extend(match_errors)
     fields_ops, field_ids = custom.plan_fields(snapshot, settings)
     work.ops.extend(fields_ops)
-    managed_after = _managed_after(snapshot, scoped, matches, employee_id)
+    if settings.custom_fields:
+        work.values = custom.values_context(snapshot, settings, field_ids)
+    work.managed_after = _managed_after(snapshot, scoped, matches, employee_id)
+    waiting: dict[str, Employee] = {}
     for emp_id, match in matches.items():
-        _plan_employee(work, scoped[emp_id], emails[emp_id], match, managed_after, field_ids)
+        user_id = _plan_employee(work, scoped[emp_id], emails[emp_id], match)
+        if user_id is not None:
+            waiting[user_id] = scoped[emp_id]
     _plan_leavers(work, scoped)
     _order_mail_changes(work)
-    ops = work.ops
-    errors = work.errors
     if employee_id is not None:  # the person's operations, and the fields they need (R8)
-        ops = [op for op in ops if op.employee_id == employee_id or isinstance(op, CreateCustomField)]
-        errors = [e for e in errors if e.employee_id == employee_id]
-    ops.sort(key=lambda op: (phase_of(op), getattr(op, "sequence", 0), op.employee_id or 0, op.kind))
-    return Plan(
-        operations=tuple(ops),
-        errors=tuple(sorted(errors, key=lambda e: (e.employee_id or 0, e.code))),
-        in_scope=len(scoped),
-        managed=len(snapshot.links),
-        deletion_limit=settings.safety.deletion_limit(len(snapshot.links)),
-    )
+        work.ops = [op for op in work.ops
+                    if op.employee_id == employee_id or isinstance(op, CreateCustomField)]
+        work.errors = [e for e in work.errors if e.employee_id == employee_id]
+        waiting = {u: emp for u, emp in waiting.items() if emp.id == employee_id}
+    return Draft(work, waiting, in_scope=len(scoped))
+
+
+def _ordered(ops: list[Operation]) -> list[Operation]:
+    """Apply order: by phase, then the R4 mail-change sequence, then employee (deterministic)."""
+    return sorted(ops, key=lambda op: (phase_of(op), getattr(op, "sequence", 0),
+                                       op.employee_id or 0, op.kind))
+
+
+def _sorted_errors(errors: list[EmployeeError]) -> tuple[EmployeeError, ...]:
+    return tuple(sorted(errors, key=lambda e: (e.employee_id or 0, e.code)))
 
 
 def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> dict[int, str]:
@@ -140,14 +213,8 @@ def _managed_after(
     return after
 
 
-def _plan_employee(
-    work: _Work,
-    emp: Employee,
-    email: str,
-    match: Match,
-    managed_after: dict[int, str | None],
-    field_ids: dict[str, str | None],
-) -> None:
+def _plan_employee(work: _Work, emp: Employee, email: str, match: Match) -> str | None:
+    """The list-decided operations of one in-scope employee; the existing user it keeps, if any."""
     snapshot, settings = work.snapshot, work.settings
     targets = _targets(work, emp)
     mapping_user: str | None = None
@@ -184,12 +251,14 @@ def _plan_employee(
         _plan_update(work, emp, user, adopted=match.how in ("email", "external_id"))
     created_in = targets[0][1] if user is None and targets else None
     _plan_memberships(work, emp.id, user_id, targets, created_in)
-    _plan_manager(work, emp, user_id, managed_after)
-    if work.values is None and settings.custom_fields:
-        work.values = custom.values_context(snapshot, settings, field_ids)
-    values = custom.plan_values(snapshot, settings, emp, user_id, field_ids, work.values)
-    if values is not None:
-        work.ops.append(values)
+    if user_id is not None:
+        return user_id  # its managers and values are compared once it is read (Draft.finish)
+    _plan_manager(work.ops, emp, None, _NONE, work.managed_after)  # a new user has neither yet
+    if work.values is not None:
+        values = custom.plan_values(settings, emp, None, (), work.values)
+        if values is not None:
+            work.ops.append(values)
+    return None
 
 
 def _targets(work: _Work, emp: Employee) -> list[tuple[str, str]]:
@@ -267,10 +336,12 @@ _NONE: frozenset[str] = frozenset()
 
 
 def _plan_manager(
-    work: _Work, emp: Employee, user_id: str | None, managed_after: dict[int, str | None]
+    ops: list[Operation], emp: Employee, user_id: str | None, current: frozenset[str],
+    managed_after: dict[int, str | None],
 ) -> None:
-    """R9: the supervisor's user, through its link; an out-of-scope or unlinked one clears it."""
-    current = work.snapshot.managers.get(user_id, _NONE) if user_id is not None else _NONE
+    """R9: the supervisor's user, through its link; an out-of-scope or unlinked one clears it.
+
+    ``current`` is the user's managers as read (empty for a user created in this run)."""
     sup = emp.supervisor_id
     wanted_emp = sup if sup is not None and sup != emp.id and sup in managed_after else None
     wanted_user = managed_after.get(wanted_emp) if wanted_emp is not None else None
@@ -279,11 +350,11 @@ def _plan_manager(
             return  # already right: the common case of a no-change sync
         remove = tuple(sorted(current - {wanted_user}))
         if remove:
-            work.ops.append(SetManager(employee_id=emp.id, user_id=user_id, remove=remove))
+            ops.append(SetManager(employee_id=emp.id, user_id=user_id, remove=remove))
         return
     if wanted_emp is None and not current:
         return
-    work.ops.append(SetManager(
+    ops.append(SetManager(
         employee_id=emp.id, user_id=user_id, manager_employee_id=wanted_emp,
         manager_user_id=wanted_user, remove=tuple(sorted(current)),
     ))

@@ -217,3 +217,35 @@ def test_r13a_360learning_unreadable_stops_the_run_before_any_change(flat_env: S
     env.sb.lms.faults.replace([])
     assert_stopped_before_any_change(env, report, before)
     assert report.hint
+
+
+def test_r13a_a_failed_per_user_read_removes_no_one_and_the_next_run_converges(flat_env: SyncEnv) -> None:
+    """The managers reads fail part-way (after the lists): what the lists decided may land, but
+    no leaver is removed; the run stops saying reading failed, and the next run finishes the job."""
+    env = flat_env
+    env.sync()
+    leaver = leaves(env)[0]  # the one changes_upstream terminates
+    leaver_user = env.user_id_of(leaver)
+    changes_upstream(env)
+    env.sb.lms.faults.replace([Fault(kind="status", status=503, method="GET",
+                                     path=r"^/api/v2/users/[^/]+/managers$", after=5)])
+
+    report = env.sync()
+
+    env.sb.lms.faults.replace([])
+    assert report.outcome is Outcome.STOPPED
+    assert report.exit_code == 3
+    assert (report.message or "").startswith("reading failed")
+    assert "delete_user" not in report.applied
+    assert env.lms.user(leaver_user).status != "deleted"
+    assert env.links()[leaver].user_id == leaver_user
+    detail = env.ctx.store.runs.detail(report.run_id or 0)
+    assert detail is not None
+    assert len(detail.operations) == sum(report.applied.values())
+
+    again = env.sync()
+
+    assert again.outcome in (Outcome.COMPLETED, Outcome.COMPLETED_WITH_ERRORS)  # the edge cases' R15 errors
+    assert env.lms.user(leaver_user).status == "deleted"
+    assert "neu.zugang@newco.example" in env.platform_by_mail()
+    assert env.sync().applied == {}

@@ -106,11 +106,12 @@ class Learning360Client:
         timeout: float = 30.0,
         rate_limit_factor: float = 1.0,
     ) -> Learning360Client:
-        """A client with its own connection pool, sized for the sync's ~16 worker threads."""
+        """A client with its own connection pool, sized for the sync's threads: 20 reads in
+        flight (``gather``) while 8 writes go out (``executor``), so neither waits for a connection."""
         http = httpx.Client(
             base_url=base_url,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
         client = cls(http, client_id=client_id, client_secret=client_secret,
                      limiter=RateLimiter(LEARNING360_LIMITS, factor=rate_limit_factor))

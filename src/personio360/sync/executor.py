@@ -23,10 +23,11 @@ __all__ = ["Executor", "Progress"]
 
 import contextlib
 import datetime as dt
+import itertools
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import assert_never
 
 from personio360.domain import LEARNER, BulkMembership, CustomValue, NewUser, UserChanges
@@ -52,11 +53,14 @@ from personio360.sync.operations import (
     SetExternalId,
     SetManager,
     UpdateUser,
+    phase_of,
 )
 
 #: (phase name, operations done in the phase, operations in the phase)
 Progress = Callable[[str, int, int], None]
 PER_EMPLOYEE = (Rejected, Conflict, NotFound)
+#: the phases whose operations may still be planned while the run applies (``apply(later=)``)
+STREAMED = ("managers", "custom values")
 #: refusals that are about the configuration, not one employee: the run stops with this fix
 _CONFIG_CODES = {
     "reservedPlatformName": "360Learning reserves this external-ID platform name: set "
@@ -102,13 +106,23 @@ class Executor:
         self._lock = threading.Lock()
         self._stop: ApiError | None = None
 
-    def apply(self, plan: Plan) -> None:
-        """Apply every operation of ``plan`` (held-back ones are not in it); raise on a stop."""
+    def apply(self, plan: Plan, later: Iterable[Operation] | None = None) -> None:
+        """Apply every operation of ``plan`` (held-back ones are not in it); raise on a stop.
+
+        ``later`` (``sync``, issue 5): the managers and custom values still being planned
+        while their users are read; they are applied as they come, after every creation
+        (R9) and before the leavers. A failure while producing them stops the run like a
+        failed write: no leaver is removed after a failed read (R13a).
+        """
         for name, kinds in PHASES:
             ops = [op for op in plan.operations if isinstance(op, kinds)]
-            if not ops:
+            if later is not None and name in STREAMED:
+                if name == STREAMED[0]:
+                    streamed = [op for op in plan.operations if isinstance(op, SetManager | SetCustomValues)]
+                    self._stream(itertools.chain(streamed, later))
+            elif not ops:
                 continue
-            if name == "memberships" and len(ops) >= self.bulk_threshold:
+            elif name == "memberships" and len(ops) >= self.bulk_threshold:
                 self._moves_in_bulk([op for op in ops if isinstance(op, MoveUser)])
             else:
                 # R4: mail changes go one by one in the planned order (a freed mail is reused)
@@ -136,6 +150,40 @@ class Executor:
 
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply") as pool:
             list(pool.map(run, ops))
+
+    def _stream(self, ops: Iterable[Operation]) -> None:
+        """Apply operations as ``ops`` yields them (it may block on reads), a few in flight."""
+        done: Counter[str] = Counter()
+        seen: Counter[str] = Counter()
+        room = threading.BoundedSemaphore(2 * self.workers)
+
+        def run(op: Operation, phase: str) -> None:
+            try:
+                if self._stop is None:
+                    self._guarded(op)
+            finally:
+                room.release()
+            with self._lock:
+                done[phase] += 1
+                if self.progress:
+                    self.progress(phase, done[phase], seen[phase])
+
+        submitted: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply") as pool:
+            try:
+                for op in ops:
+                    if self._stop is not None:
+                        break
+                    phase = PHASES[phase_of(op)][0]
+                    with self._lock:
+                        seen[phase] += 1
+                    room.acquire()
+                    submitted.append(pool.submit(run, op, phase))
+            except ApiError as exc:  # a per-user read failed (R13a): stop after what is in flight
+                with self._lock:
+                    self._stop = self._stop or exc
+        for future in submitted:
+            future.result()  # a bug in a handler surfaces here, as in the other phases
 
     def _guarded(self, op: Operation) -> None:
         try:

@@ -4,7 +4,8 @@ Reads are fresh every run (diff against live state, not against what was last wr
 STYLE §7.4). Any failed or partial read raises, so a bad day upstream never becomes a
 deletion (R13a): the caller turns the error into ``RunStopped``. Per-user reads (managers,
 custom field values) are made only for linked users whose employee is in scope, in parallel
-under the client's read limiter.
+under the client's read limiter; they may still run after the lists are read (``Gathering``),
+and a failure among them reaches whoever iterates them.
 
 Pacing, not threads, bounds the speed: the Personio pages, the 360Learning lists and each
 hierarchy's group roles are read side by side, and the per-user reads run on enough threads
@@ -14,13 +15,18 @@ read limiter never idles while a read is waiting (issue 5, benchmarks/README.md)
 
 from __future__ import annotations
 
-__all__ = ["gather_snapshot", "verify_connector_admin", "wanted_attributes"]
+__all__ = ["Gathering", "gather_snapshot", "start_gathering", "verify_connector_admin",
+           "wanted_attributes"]
 
 import datetime as dt
+import queue
+import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
+from types import TracebackType
 from typing import TypeVar
 
 from personio360.config import Settings
@@ -35,13 +41,70 @@ from personio360.sync.scope import in_scope
 from personio360.sync.snapshot import Hierarchy, Snapshot
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
-#: Reads in flight at once: the client's connection pool (20); at 50 reads/s that covers
-#: up to 400 ms per call, and the limiter, not this number, sets the pace.
+#: Reads in flight at once: at 50 reads/s that covers up to 400 ms per call, and the
+#: limiter, not this number, sets the pace (the client's pool has room for the writes too).
 READ_CONCURRENCY = 20
 #: The Personio attributes behind the default fields (R1 status, R2 id and email, R4, R9).
 _DEFAULT_FIELDS = ("id", "first_name", "last_name", "email", "status", "position", "supervisor")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+#: one user's read: (user id, managers, custom values or None when no field is synced)
+UserRead = tuple[str, frozenset[str], tuple[CustomValue, ...] | None]
+_END = object()
+
+
+class Gathering:
+    """One sync's reads: the lists, read whole (``snapshot``), and the per-user reads, still
+    running in the background when ``start_gathering`` returns (``reads``).
+
+    Why the split (issue 5): the lists decide most of a plan and are read in seconds; the two
+    reads per user (R8, R9) take minutes at 50 reads/s. The caller can plan and write what the
+    lists decide while those reads go on. ``close`` (or leaving the ``with``) stops them.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, stop: threading.Event,
+                 results: queue.Queue[object]) -> None:
+        self._pool = pool
+        self._stop = stop
+        self._results = results
+        self._done = False
+        self.snapshot = Snapshot(taken_at=dt.datetime.now(dt.UTC), employees={}, users={}, links={})
+        self.managers: dict[str, frozenset[str]] = {}
+        self.values: dict[str, tuple[CustomValue, ...]] = {}
+
+    def reads(self) -> Iterator[UserRead]:
+        """Each followed user's managers and values as they arrive; a failed read raises."""
+        while not self._done:
+            item = self._results.get()
+            if item is _END:
+                self._done = True
+                return
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            read: UserRead = item  # type: ignore[assignment]
+            user_id, managers, values = read
+            self.managers[user_id] = managers
+            if values is not None:
+                self.values[user_id] = values
+            yield read
+
+    def complete(self) -> Snapshot:
+        """The whole snapshot, once every per-user read has arrived."""
+        for _ in self.reads():
+            pass
+        return replace(self.snapshot, managers=self.managers, custom_values=self.values)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Gathering:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
 def gather_snapshot(
@@ -55,7 +118,24 @@ def gather_snapshot(
     groups: Iterable[Group] | None = None,
     focus: int | None = None,
 ) -> Snapshot:
-    """Read everything the planner needs; ``users``/``groups`` may be passed when already read (R10).
+    """Read everything the planner needs; ``users``/``groups`` may be passed when already read (R10)."""
+    with start_gathering(settings, personio, lms, store, workers=workers, users=users,
+                         groups=groups, focus=focus) as gathering:
+        return gathering.complete()
+
+
+def start_gathering(
+    settings: Settings,
+    personio: EmployeeSource,
+    lms: Learning360Client,
+    store: Store,
+    *,
+    workers: int = 8,
+    users: Iterable[LmsUser] | None = None,
+    groups: Iterable[Group] | None = None,
+    focus: int | None = None,
+) -> Gathering:
+    """Read the lists whole and start the per-user reads; return once the lists are read.
 
     ``focus`` (``sync --employee``) limits the per-user reads to that employee's user: the
     lists are still read whole, since matching and duplicate emails (R2, R15) need them.
@@ -63,40 +143,60 @@ def gather_snapshot(
     taken_at = dt.datetime.now(dt.UTC)
     platform = settings.learning360.external_id_platform
     employees: dict[int, Employee] = {}
-    managers: dict[str, frozenset[str]] = {}
-    values: dict[str, tuple[CustomValue, ...]] = {}
-    with ThreadPoolExecutor(max_workers=max(workers, READ_CONCURRENCY),
-                            thread_name_prefix="gather") as pool:
-        try:
-            users_read = pool.submit(lambda: {u.id: u for u in (
-                users if users is not None else lms.iter_users())})
-            mappings_read = pool.submit(lambda: {m.target_id: m for m in lms.iter_external_ids(
-                platform=platform, target_type="user")})
-            fields_read = pool.submit(lambda: tuple(lms.iter_custom_fields())
-                                      if settings.custom_fields else ())
-            all_groups = list(groups if groups is not None else lms.iter_groups())
-            hierarchies = _hierarchies(settings, all_groups, lms, pool)
-            links = store.links.active()
-            owned = {f.field_id: f.name for f in store.links.owned_fields()}
-            all_users, external_ids = users_read.result(), mappings_read.result()
-            # the per-user reads start with the first Personio page, not after the last one
-            pages = personio.iter_employees(attributes=wanted_attributes(settings))
-            employee_pages = _recording(pages, employees)
-            followed = _followed(settings, employee_pages, all_users, links, external_ids, focus)
+    stop = threading.Event()
+    # the per-user reads, the Personio pages and the driver of the reads, side by side
+    pool = ThreadPoolExecutor(max_workers=max(workers, READ_CONCURRENCY) + 2, thread_name_prefix="gather")
+    followed: queue.Queue[object] = queue.Queue()
+    results: queue.Queue[object] = queue.Queue()
+    gathering = Gathering(pool, stop, results)
+    try:
+        users_read = pool.submit(lambda: {u.id: u for u in (
+            users if users is not None else lms.iter_users())})
+        mappings_read = pool.submit(lambda: {m.target_id: m for m in lms.iter_external_ids(
+            platform=platform, target_type="user")})
+        fields_read = pool.submit(lambda: tuple(lms.iter_custom_fields())
+                                  if settings.custom_fields else ())
+        all_groups = list(groups if groups is not None else lms.iter_groups())
+        hierarchies = _hierarchies(settings, all_groups, lms, pool)
+        links = store.links.active()
+        owned = {f.field_id: f.name for f in store.links.owned_fields()}
+        all_users, external_ids = users_read.result(), mappings_read.result()
+
+        def read_employees() -> None:
+            """Personio's pages, each employee's user queued for its reads as soon as it is read."""
+            try:
+                pages = _recording(personio.iter_employees(attributes=wanted_attributes(settings)),
+                                   employees)
+                for user_id in _followed(settings, pages, all_users, links, external_ids, focus):
+                    if stop.is_set():
+                        return
+                    followed.put(user_id)
+            finally:
+                followed.put(_END)
+
+        def drive() -> None:
+            """The per-user reads in a bounded window; each result (or the failure) queued."""
             read = partial(_per_user, lms, values=bool(settings.custom_fields))
-            for user_id, (user_managers, user_values) in _window(pool, read, followed):
-                managers[user_id] = user_managers
-                if user_values is not None:
-                    values[user_id] = user_values
-            custom_fields = fields_read.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # a failed read: stop the others now
-            raise
-    return Snapshot(
+            try:
+                for user_id, (managers, values) in _window(pool, read, _until_end(followed, stop)):
+                    results.put((user_id, managers, values))
+                results.put(_END)
+            except BaseException as exc:  # handed to whoever iterates Gathering.reads
+                results.put(exc)
+
+        employees_read = pool.submit(read_employees)
+        pool.submit(drive)
+        employees_read.result()
+        custom_fields = fields_read.result()
+    except BaseException:
+        gathering.close()  # a failed read: stop the others now
+        raise
+    gathering.snapshot = Snapshot(
         taken_at=taken_at, employees=employees, users=all_users, links=links,
-        external_ids=external_ids, hierarchies=hierarchies, managers=managers,
-        custom_fields=custom_fields, custom_values=values, owned_fields=owned,
+        external_ids=external_ids, hierarchies=hierarchies, custom_fields=custom_fields,
+        owned_fields=owned,
     )
+    return gathering
 
 
 def wanted_attributes(settings: Settings) -> list[str]:
@@ -236,6 +336,15 @@ def _window(
     while pending:
         done, future = pending.popleft()
         yield done, future.result()
+
+
+def _until_end(items: queue.Queue[object], stop: threading.Event) -> Iterator[str]:
+    """The queued user ids until the end mark (or a stop)."""
+    while not stop.is_set():
+        item = items.get()
+        if item is _END:
+            return
+        yield item  # type: ignore[misc]
 
 
 def _or_empty(read: Callable[[], list[_R]]) -> list[_R]:

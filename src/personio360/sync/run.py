@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = ["Prepared", "prepare_plan", "run_sync"]
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from personio360.config import Settings
@@ -19,8 +21,9 @@ from personio360.store import Store
 from personio360.store.activation import activated
 from personio360.store.runs import ErrorRecord
 from personio360.sync.executor import Executor, Progress
-from personio360.sync.gather import gather_snapshot, verify_connector_admin
-from personio360.sync.operations import Plan
+from personio360.sync.gather import Gathering, start_gathering, verify_connector_admin
+from personio360.sync.operations import Operation, Plan
+from personio360.sync.planner import Draft, draft
 from personio360.sync.planner import plan as make_plan
 from personio360.sync.report import Outcome, RunReport
 from personio360.sync.safety import check_attributes, check_snapshot, hold_back_deletions
@@ -44,28 +47,55 @@ def prepare_plan(
     employee_id: int | None = None,
     workers: int = 8,
 ) -> Prepared:
-    """Read both sides and plan; raise ``RunStopped`` for R10, R13a or an unreadable API.
+    """Read both sides and plan; raise ``RunStopped`` for R10, R13a or an unreadable API."""
+    with _start_reading(settings, personio, lms, store, workers=workers,
+                        employee_id=employee_id) as (effective, gathering):
+        try:
+            snapshot = gathering.complete()
+        except ApiError as exc:
+            raise _reading_failed(exc) from None
+    planned = make_plan(snapshot, effective, employee_id=employee_id)
+    return Prepared(hold_back_deletions(planned, allow_deletions=allow_deletions), snapshot)
+
+
+@contextmanager
+def _start_reading(
+    settings: Settings,
+    personio: EmployeeSource,
+    lms: Learning360Client,
+    store: Store,
+    *,
+    workers: int,
+    employee_id: int | None,
+) -> Iterator[tuple[Settings, Gathering]]:
+    """R10, then the lists, checked by R13a; the per-user reads go on in the ``Gathering``.
 
     The groups are planned as activated on the admin page (issue 9): the store's switches
-    override the config's ``enabled``.
+    override the config's ``enabled`` (the settings yielded).
     """
     settings = activated(settings, store.activation.overrides())
     try:
         groups = list(lms.iter_groups())
         verify_connector_admin(settings, lms, groups)
-        snapshot = gather_snapshot(settings, personio, lms, store, workers=workers, groups=groups,
-                                   focus=employee_id)
+        gathering = start_gathering(settings, personio, lms, store, workers=workers, groups=groups,
+                                    focus=employee_id)
     except ApiError as exc:
-        raise RunStopped(f"reading failed, nothing was changed: {exc}",
-                         hint=exc.hint or "run personio360 check to see what is wrong") from None
-    check_snapshot(snapshot, settings)
-    check_attributes(snapshot, settings)
-    if employee_id is not None and employee_id not in snapshot.employees \
-            and employee_id not in snapshot.links:
-        raise ConfigError(f"no employee with id {employee_id} in Personio, and none linked",
-                          hint="pass the Personio employee id (a number) of someone the credentials can read")
-    planned = make_plan(snapshot, settings, employee_id=employee_id)
-    return Prepared(hold_back_deletions(planned, allow_deletions=allow_deletions), snapshot)
+        raise _reading_failed(exc) from None
+    with gathering:
+        snapshot = gathering.snapshot
+        check_snapshot(snapshot, settings)
+        check_attributes(snapshot, settings)
+        if employee_id is not None and employee_id not in snapshot.employees \
+                and employee_id not in snapshot.links:
+            raise ConfigError(f"no employee with id {employee_id} in Personio, and none linked",
+                              hint="pass the Personio employee id (a number) of someone the credentials "
+                              "can read")
+        yield settings, gathering
+
+
+def _reading_failed(exc: ApiError) -> RunStopped:
+    return RunStopped(f"reading failed, nothing was changed: {exc}",
+                      hint=exc.hint or "run personio360 check to see what is wrong")
 
 
 def run_sync(
@@ -84,7 +114,8 @@ def run_sync(
     """One recorded run; its report's outcome gives the exit code (SPEC §2).
 
     ``saved`` (``sync --plan``, issue 8): apply exactly that approved plan, with its own
-    employee focus and R13b outcomes, or stop before any change naming what moved.
+    employee focus and R13b outcomes, or stop before any change naming what moved. Without
+    it, the run writes what the lists decide while the per-user reads still run (``_pipelined``).
     """
     if saved is not None:
         employee_id, allow_deletions = saved.employee_id, True
@@ -93,48 +124,135 @@ def run_sync(
     with store.lock.held():
         run_id = store.runs.start(command, settings.environment)
         started = dt.datetime.now(dt.UTC)
+        executor = Executor(lms, store, run_id, send_invitations=settings.environment == "production",
+                            workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval)
+        plan: Plan | None = None
         try:
             if saved is not None:
                 check_age(saved, settings, started)
-            prepared = prepare_plan(settings, personio, lms, store, allow_deletions=allow_deletions,
-                                    employee_id=employee_id, workers=workers)
-            plan = prepared.plan if saved is None else \
-                bind(saved, prepared.plan, prepared.snapshot, settings)
+                prepared = prepare_plan(settings, personio, lms, store, employee_id=employee_id,
+                                        allow_deletions=True, workers=workers)
+                plan = bind(saved, prepared.plan, prepared.snapshot, settings)
+                _record_errors(store, run_id, plan)
+                executor.apply(plan)
+            else:
+                plan = _pipelined(settings, personio, lms, store, executor, run_id,
+                                  allow_deletions=allow_deletions, employee_id=employee_id,
+                                  workers=workers)
         except (RunStopped, ConfigError) as exc:
             return _finish(store, run_id, started, Outcome.STOPPED, message=str(exc), hint=exc.hint)
-        with store.transaction() as session:
-            for error in plan.errors:
-                store.runs.add_error(session, run_id, ErrorRecord(error.employee_id, error.code,
-                                                                  error.message))
-        executor = Executor(lms, store, run_id, send_invitations=settings.environment == "production",
-                            workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval)
-        stopped: ApiError | None = None
-        message: str | None
-        try:
-            executor.apply(plan)
+        except _Stopped as stop:
+            return _stopped(store, run_id, started, stop.plan, executor, stop.error, reading=stop.reading)
         except ApiError as exc:
-            stopped = exc
+            return _stopped(store, run_id, started, plan, executor, exc, reading=False)
         except BaseException as exc:  # a bug or an interrupt: record the run as ended, then re-raise
             _finish(store, run_id, started, Outcome.FAILED, plan=plan, executor=executor,
                     message=f"ended by {type(exc).__name__}: {exc}"[:500])
             raise
         errors = (*plan.errors, *executor.errors)
-        if stopped is not None:
-            outcome = Outcome.STOPPED
-            message = (f"stopped after {sum(executor.applied.values())} changes: {stopped}; "
-                       "the next run picks up from here")
-            hint = stopped.hint
-        else:
-            outcome = (Outcome.HELD_BACK if plan.held_back
-                       else Outcome.COMPLETED_WITH_ERRORS if errors else Outcome.COMPLETED)
-            message = plan.notes[-1] if plan.held_back and plan.notes else None
-            hint = "review the held-back deletions, then run: personio360 sync --allow-deletions" \
-                if plan.held_back else None
-            if plan.held_back and saved is not None:
-                hint = "the approved plan held these deletions back; to approve them, save a plan " \
-                    "with personio360 plan --allow-deletions --out FILE and apply that"
+        outcome = (Outcome.HELD_BACK if plan.held_back
+                   else Outcome.COMPLETED_WITH_ERRORS if errors else Outcome.COMPLETED)
+        message = plan.notes[-1] if plan.held_back and plan.notes else None
+        hint = "review the held-back deletions, then run: personio360 sync --allow-deletions" \
+            if plan.held_back else None
+        if plan.held_back and saved is not None:
+            hint = "the approved plan held these deletions back; to approve them, save a plan " \
+                "with personio360 plan --allow-deletions --out FILE and apply that"
         return _finish(store, run_id, started, outcome, plan=plan, executor=executor,
                        errors=errors, message=message, hint=hint)
+
+
+class _Stopped(Exception):
+    """An API stop during a pipelined run, with the plan as far as it was made; ``reading``:
+    a per-user read failed (not a write)."""
+
+    def __init__(self, plan: Plan, error: ApiError, *, reading: bool) -> None:
+        super().__init__(str(error))
+        self.plan, self.error, self.reading = plan, error, reading
+
+
+def _pipelined(
+    settings: Settings,
+    personio: EmployeeSource,
+    lms: Learning360Client,
+    store: Store,
+    executor: Executor,
+    run_id: int,
+    *,
+    allow_deletions: bool,
+    employee_id: int | None,
+    workers: int,
+) -> Plan:
+    """Plan and apply while the per-user reads run (issue 5): the same Plan ``plan`` shows.
+
+    What the lists decide (creations, updates, external ids, moves: ``Draft``) is written
+    while each user's managers and values are still being read; those are planned and
+    written as each user's reads arrive; the leavers go last, once every read has succeeded
+    (R13a). R13b counts the leavers on the draft: they are all list-decided.
+    """
+    with _start_reading(settings, personio, lms, store, workers=workers,
+                        employee_id=employee_id) as (effective, gathering):
+        drafted = draft(gathering.snapshot, effective, employee_id=employee_id)
+        first = hold_back_deletions(drafted.complete(()), allow_deletions=allow_deletions)
+        _record_errors(store, run_id, first)
+        finished: list[Operation] = []
+        failed_reads: list[ApiError] = []
+        try:
+            executor.apply(first, later=_finishing(drafted, gathering, finished, failed_reads))
+        except ApiError as exc:
+            whole = hold_back_deletions(drafted.complete(finished), allow_deletions=allow_deletions)
+            raise _Stopped(whole, exc, reading=exc in failed_reads) from None
+    return hold_back_deletions(drafted.complete(finished), allow_deletions=allow_deletions)
+
+
+def _finishing(drafted: Draft, gathering: Gathering, into: list[Operation],
+               failed: list[ApiError]) -> Iterator[Operation]:
+    """Each user's managers and values, planned as its reads arrive (kept in ``into``); a
+    failed read is kept in ``failed`` and raised."""
+    seen: set[str] = set()
+    reads = gathering.reads()
+    while True:
+        try:
+            user_id, managers, values = next(reads)
+        except StopIteration:
+            break
+        except ApiError as exc:
+            failed.append(exc)
+            raise
+        seen.add(user_id)
+        ops = drafted.finish(user_id, managers, values or ())
+        into.extend(ops)
+        yield from ops
+    for user_id in drafted.waiting.keys() - seen:  # not read: as ``plan`` plans it (nothing read)
+        ops = drafted.finish(user_id, frozenset(), ())
+        into.extend(ops)
+        yield from ops
+
+
+def _record_errors(store: Store, run_id: int, plan: Plan) -> None:
+    with store.transaction() as session:
+        for error in plan.errors:
+            store.runs.add_error(session, run_id, ErrorRecord(error.employee_id, error.code,
+                                                              error.message))
+
+
+def _stopped(store: Store, run_id: int, started: dt.datetime, plan: Plan | None, executor: Executor,
+             stop: ApiError, *, reading: bool) -> RunReport:
+    """The run stopped on an API error (R14): what landed stays; the next run picks up.
+
+    A failed per-user read stops before any leaver is removed (R13a), so its message says so."""
+    applied = sum(executor.applied.values())
+    if reading and not applied:
+        message = f"reading failed, nothing was changed: {stop}"
+    elif reading:
+        message = (f"reading failed after {applied} changes, no one was removed: {stop}; "
+                   "the next run picks up from here")
+    else:
+        message = f"stopped after {applied} changes: {stop}; the next run picks up from here"
+    hint = stop.hint or ("run personio360 check to see what is wrong" if reading else None)
+    errors = (*plan.errors, *executor.errors) if plan else tuple(executor.errors)
+    return _finish(store, run_id, started, Outcome.STOPPED, plan=plan, executor=executor,
+                   errors=errors, message=message, hint=hint)
 
 
 def _finish(

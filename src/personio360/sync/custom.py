@@ -83,25 +83,24 @@ def plan_values(
     """
     if not settings.custom_fields:
         return None
-    live, synced_ids, stale, types, ids = context
+    live, synced_ids, stale = context.live, context.synced_ids, context.stale
     current = {v.custom_field_id: v for v in have_values}
     final: list[tuple[str, str, str]] = []
     changes: list[FieldChange] = []
-    for value in sorted(current.values(), key=lambda v: v.custom_field_id):
-        if value.custom_field_id in stale:
-            name = (
-                live[value.custom_field_id].name if value.custom_field_id in live else value.custom_field_id
-            )
-            changes.append(FieldChange(name, value.value, None))
-        elif value.custom_field_id not in synced_ids:
-            final.append((value.custom_field_id, value.type, value.value))
-    for attribute, name in sorted(settings.custom_fields.items()):
-        field_id = ids.get(name)
-        ftype = types[attribute]
-        want = _rendered(emp.attributes.get(attribute), ftype)
-        have = current.get(field_id).value if field_id and field_id in current else None  # type: ignore[union-attr]
+    if current:
+        for value in sorted(current.values(), key=_field_id):
+            field_id = value.custom_field_id
+            if field_id in stale:
+                name = live[field_id].name if field_id in live else field_id
+                changes.append(FieldChange(name, value.value, None))
+            elif field_id not in synced_ids:
+                final.append((field_id, value.type, value.value))
+    attributes = emp.attributes
+    for attribute, name, synced_id, ftype, ref in context.configured:
+        want = _rendered(attributes.get(attribute), ftype)
+        have = current[synced_id].value if synced_id and synced_id in current else None
         if want is not None:
-            final.append((field_id or f"{NEW}{name}", ftype, want))
+            final.append((ref, ftype, want))
         if want != have:
             changes.append(FieldChange(name, have, want))
     if not changes:
@@ -122,20 +121,31 @@ class ValuesContext(NamedTuple):
     types: dict[str, str]
     #: each configured name's field id (None: created in this run)
     ids: dict[str, str | None]
+    #: (attribute, name, field id, type, the id ``final`` names) of each configured field, by
+    #: attribute: what every user's values are compared with, in the order they are listed
+    configured: tuple[tuple[str, str, str | None, str, str], ...] = ()
 
 
 def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | None]) -> ValuesContext:
     """The ``ValuesContext`` of a plan, from the live fields and the store's owned ones."""
     live = {f.id: f for f in snapshot.custom_fields}
     synced_ids = frozenset(i for i in ids.values() if i)
-    configured = set(settings.custom_fields.values())
+    names = set(settings.custom_fields.values())
     stale = frozenset(fid for fid, name in snapshot.owned_fields.items()
-                      if name in configured and fid not in synced_ids)
+                      if name in names and fid not in synced_ids)
     types = {}
     for attribute, name in settings.custom_fields.items():
         field_id = ids.get(name)
         types[attribute] = live[field_id].type if field_id in live else _field_type(snapshot, attribute)
-    return ValuesContext(live, synced_ids, stale, types, ids)
+    configured = tuple(
+        (attribute, name, ids.get(name), types[attribute], ids.get(name) or f"{NEW}{name}")
+        for attribute, name in sorted(settings.custom_fields.items())
+    )
+    return ValuesContext(live, synced_ids, stale, types, ids, configured)
+
+
+def _field_id(value: CustomValue) -> str:
+    return value.custom_field_id
 
 
 def _rendered(value: object, ftype: str) -> str | None:

@@ -59,5 +59,7 @@ def clean_email(value: str | None) -> str | None:
     """The employee's email, trimmed and lower-cased (R2 matching); ``None`` if missing or invalid."""
     if value is None:
         return None
-    text = value.strip().lower()
+    text = value.strip()
+    if not text.islower():  # an already lower-case email is kept, not copied (SPEC §6)
+        text = text.lower()
     return text if EMAIL.match(text) else None

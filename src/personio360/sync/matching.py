@@ -112,6 +112,8 @@ def resolve(
             continue
         claimed[user_id] = employee_id
         matches[employee_id] = _existing(snapshot, employee_id, user_id, "email")
+    if not pending:
+        return matches, errors  # every employee linked: already in id order
     return dict(sorted(matches.items())), errors
 
 

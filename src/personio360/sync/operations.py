@@ -25,10 +25,13 @@ __all__ = [
     "SetExternalId",
     "SetManager",
     "UpdateUser",
+    "in_apply_order",
     "phase_of",
 ]
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, ClassVar
 
 
@@ -271,6 +274,43 @@ def phase_of(op: Operation) -> int:
         return _PHASE_OF[type(op)]
     except KeyError:
         raise AssertionError(f"no phase for {type(op).__name__}") from None
+
+
+def in_apply_order(ops: Iterable[Operation]) -> list[Operation]:
+    """``ops`` by phase, then the R4 mail-change ``sequence``, then employee (``None``: 0), then
+    kind; equal ones keep their order (a stable sort, deterministic).
+
+    The same order as one sort on that key, built per phase (SPEC §6: a first sync of 100,000
+    employees has 400,000 operations): a phase of one kind without a sequence, the usual case,
+    sorts on the employee id alone, with no key tuple per operation."""
+    buckets: list[list[Operation]] = [[] for _ in PHASES]
+    try:
+        for op in ops:
+            buckets[_PHASE_OF[type(op)]].append(op)
+    except KeyError as exc:
+        raise AssertionError(f"no phase for {exc.args[0].__name__}") from None
+    out: list[Operation] = []
+    for bucket in buckets:
+        kinds = {type(op) for op in bucket}
+        if len(kinds) > 1 or UpdateUser in kinds:
+            out.extend(sorted(bucket, key=_apply_key))
+            continue
+        try:
+            out.extend(sorted(bucket, key=_EMPLOYEE))
+        except TypeError:  # an operation without an employee (a custom field)
+            out.extend(sorted(bucket, key=_employee_or_zero))
+    return out
+
+
+_EMPLOYEE = attrgetter("employee_id")
+
+
+def _employee_or_zero(op: Operation) -> int:
+    return op.employee_id or 0
+
+
+def _apply_key(op: Operation) -> tuple[int, int, str]:
+    return (getattr(op, "sequence", 0), op.employee_id or 0, op.kind)
 
 
 @dataclass(frozen=True, slots=True)

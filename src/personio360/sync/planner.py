@@ -11,12 +11,15 @@ from __future__ import annotations
 __all__ = ["Draft", "draft", "plan"]
 
 import datetime as dt
+import gc
+import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from personio360.config import GroupSettings, Settings
-from personio360.domain import CustomValue, Employee, LmsUser
+from personio360.domain import AttributeValue, CustomValue, Employee, LmsUser
 from personio360.sync import custom
 from personio360.sync.fields import clean_email, render
 from personio360.sync.groups import GroupIndex, cascade, target_group
@@ -36,7 +39,7 @@ from personio360.sync.operations import (
     SetExternalId,
     SetManager,
     UpdateUser,
-    phase_of,
+    in_apply_order,
 )
 from personio360.sync.scope import IN_SCOPE_STATUSES, selecting_groups
 from personio360.sync.snapshot import Snapshot
@@ -58,15 +61,76 @@ class _Work:
     taken_over: dict[str, int] = field(default_factory=dict)
     #: R9: in-scope employees who have a user after the run (None: created in this run)
     managed_after: dict[int, str | None] = field(default_factory=dict)
+    #: R7: the group structure's levels, and the targets already found for a selection (the id
+    #: of a ``selected`` tuple, which ``choices`` keeps alive) and the levels' values
+    levels: tuple[str, ...] = ()
+    targets: dict[tuple[int, tuple[object, ...]], list[tuple[str, str]]] = field(default_factory=dict)
+    choices: dict[tuple[object, ...], tuple[GroupSettings, ...]] = field(default_factory=dict)
+    platform: str = ""
 
     def __post_init__(self) -> None:
+        """R1 for every employee. Scope and target groups depend on a few attribute values
+        only (status, the filters', the levels'), which 100,000 employees share (SPEC §6):
+        each distinct combination is decided once."""
         self.indexes = {gid: GroupIndex(h) for gid, h in self.snapshot.hierarchies.items()}
         self.enabled = self.settings.enabled_groups
+        self.levels = tuple(self.settings.group_structure.levels)
+        self.platform = self.settings.learning360.external_id_platform
+        where = tuple(sorted({a for g in self.enabled for a in g.where}))
+        statuses: dict[str | None, bool] = {}
+        choices = self.choices
         for emp in self.snapshot.employees.values():
-            if (emp.status or "").strip().lower() in IN_SCOPE_STATUSES:
-                groups = selecting_groups(emp, self.enabled)
-                if groups:
-                    self.selected[emp.id] = groups
+            status = emp.status
+            kept = statuses.get(status)
+            if kept is None:
+                kept = statuses[status] = (status or "").strip().lower() in IN_SCOPE_STATUSES
+            if not kept:
+                continue
+            key = _values_key(emp.attributes, where)
+            groups = choices.get(key)
+            if groups is None:
+                groups = choices[key] = selecting_groups(emp, self.enabled)
+            if groups:
+                self.selected[emp.id] = groups
+
+
+def _values_key(attributes: Mapping[str, AttributeValue], names: Sequence[str]) -> tuple[object, ...]:
+    """What R1's filters and R7's levels see of an employee: the raw values of ``names``,
+    numbers and booleans with their type (``1 == 1.0 == True`` render differently)."""
+    if not names:
+        return ()
+    return tuple(v if v is None or type(v) is str else (type(v), v)
+                 for v in map(attributes.get, names))
+
+
+_pause_lock = threading.Lock()
+_pausing = [0, False]  # planners running, and whether the collector was on before the first
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a plan is built (issue 5, SPEC §6).
+
+    A plan of 100,000 employees allocates some 400,000 operations, and every few thousand
+    allocations the collector runs; its full collections walk the whole snapshot (a million
+    objects) again each time, for nothing: the planner makes no reference cycles, so plain
+    reference counting frees all it drops. This is Python's documented use of ``gc.disable``
+    (as in ``gc.freeze``'s own rationale). Planners may run in several threads (``sync`` and
+    the web UI): the first one in turns the collector off, the last one out restores it as
+    the first found it.
+    """
+    with _pause_lock:
+        if _pausing[0] == 0:
+            _pausing[1] = gc.isenabled()
+            gc.disable()
+        _pausing[0] += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pausing[0] -= 1
+            if _pausing[0] == 0 and _pausing[1]:
+                gc.enable()
 
 
 @dataclass
@@ -113,8 +177,10 @@ class Draft:
     def complete(self, finished: Iterable[Operation], *, deletion_limit: int | None = None) -> Plan:
         """The whole Plan: the list-decided operations and what ``finish`` returned for each user."""
         snapshot, settings = self.work.snapshot, self.work.settings
+        with _collector_paused():
+            operations = tuple(_ordered([*self.work.ops, *finished]))
         return Plan(
-            operations=tuple(_ordered([*self.work.ops, *finished])),
+            operations=operations,
             errors=self.errors,
             in_scope=self.in_scope,
             managed=len(snapshot.links),
@@ -125,14 +191,21 @@ class Draft:
 
 def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Plan:
     """Every change a sync makes for this snapshot; ``employee_id`` limits it to one person."""
-    drafted = draft(snapshot, settings, employee_id=employee_id)
-    finished = [op for user_id in drafted.waiting for op in drafted.finish(
-        user_id, snapshot.managers.get(user_id, _NONE), snapshot.custom_values.get(user_id, ()))]
-    return drafted.complete(finished)
+    with _collector_paused():
+        drafted = draft(snapshot, settings, employee_id=employee_id)
+        managers, values = snapshot.managers, snapshot.custom_values
+        finished = [op for user_id in drafted.waiting for op in drafted.finish(
+            user_id, managers.get(user_id, _NONE), values.get(user_id, ()))]
+        return drafted.complete(finished)
 
 
 def draft(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Draft:
     """The list-decided part of the plan (``snapshot.managers``/``custom_values`` are not read)."""
+    with _collector_paused():
+        return _draft(snapshot, settings, employee_id)
+
+
+def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> Draft:
     work = _Work(snapshot, settings)
     scoped = {emp_id: snapshot.employees[emp_id] for emp_id in sorted(work.selected)}
     emails = _valid_emails(scoped, work.errors)
@@ -162,8 +235,7 @@ def draft(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = N
 
 def _ordered(ops: list[Operation]) -> list[Operation]:
     """Apply order: by phase, then the R4 mail-change sequence, then employee (deterministic)."""
-    return sorted(ops, key=lambda op: (phase_of(op), getattr(op, "sequence", 0),
-                                       op.employee_id or 0, op.kind))
+    return in_apply_order(ops)
 
 
 def _sorted_errors(errors: list[EmployeeError]) -> tuple[EmployeeError, ...]:
@@ -182,9 +254,15 @@ def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> d
         else:
             emails[emp.id] = email
     counts = Counter(emails.values())
-    for emp_id, email in list(emails.items()):
+    if len(counts) == len(emails):
+        return emails  # all unique: the common case
+    holders: dict[str, list[int]] = {}
+    for emp_id, email in emails.items():
         if counts[email] > 1:
-            others = sorted(i for i, e in emails.items() if e == email and i != emp_id)
+            holders.setdefault(email, []).append(emp_id)
+    for emp_id, email in emails.items():
+        if counts[email] > 1:
+            others = sorted(i for i in holders[email] if i != emp_id)
             errors.append(EmployeeError(
                 emp_id, "duplicate_email",
                 f"the email {email} is also the email of employee(s) {', '.join(map(str, others))} "
@@ -262,22 +340,26 @@ def _plan_employee(work: _Work, emp: Employee, email: str, match: Match) -> str 
 
 
 def _targets(work: _Work, emp: Employee) -> list[tuple[str, str]]:
-    """(synced group id, target group id) for each enabled hierarchy the employee's filter selects."""
-    out = []
-    for group in work.selected.get(emp.id, ()):
-        index = work.indexes.get(group.id)
-        if index is not None:
-            out.append((group.id, target_group(index, emp, work.settings.group_structure.levels)))
+    """(synced group id, target group id) for each enabled hierarchy the employee's filter selects.
+
+    Found once for each selection and values of the levels (see ``_Work``); shared, not copied."""
+    selected = work.selected.get(emp.id, ())
+    key = (id(selected), _values_key(emp.attributes, work.levels))
+    out = work.targets.get(key)
+    if out is None:
+        out = work.targets[key] = [
+            (group.id, target_group(work.indexes[group.id], emp, work.levels))
+            for group in selected if group.id in work.indexes
+        ]
     return out
 
 
 def _plan_external_id(work: _Work, employee_id: int, user_id: str | None) -> None:
-    platform = work.settings.learning360.external_id_platform
     mapping = work.snapshot.external_ids.get(user_id) if user_id else None
     if mapping is not None and mapping.value == str(employee_id):
         return
     work.ops.append(SetExternalId(
-        employee_id=employee_id, user_id=user_id, platform=platform,
+        employee_id=employee_id, user_id=user_id, platform=work.platform,
         mapping_id=mapping.id if mapping else None, before=mapping.value if mapping else None,
     ))
 
@@ -306,7 +388,6 @@ def _plan_memberships(
     targets: list[tuple[str, str]], created_in: str | None,
 ) -> None:
     """R7: one learner role per selected hierarchy; none left in the others (enabled ones)."""
-    wanted = {top: target for top, target in targets}
     add: list[str] = []
     remove: list[str] = []
     for group in work.enabled:
@@ -314,10 +395,15 @@ def _plan_memberships(
         if index is None:
             continue
         hierarchy = index.hierarchy
-        target = wanted.get(group.id)
+        target = None
+        for top, wanted in targets:
+            if top == group.id:
+                target = wanted
         have = hierarchy.learners.get(user_id, _NONE) if user_id is not None else _NONE
-        if created_in is None and (have == {target} if target else not have):
+        if created_in is None and (len(have) == 1 and target in have if target else not have):
             continue  # already right: the common case of a no-change sync
+        if created_in is not None and created_in == target and not have:
+            continue  # created right there: the common case of a first sync
         current = set(have)
         if created_in in index.group_ids:
             current.add(created_in)

@@ -36,6 +36,7 @@ from personio360.config import Settings, load_config
 from personio360.domain import CustomField, CustomValue, ExternalId, Link, LmsUser
 from personio360.emulators.personio.render import Renderer
 from personio360.emulators.sandbox import Sandbox
+from personio360.learning360 import wire as lms_wire
 from personio360.personio import wire
 from personio360.sync.custom import NEW
 from personio360.sync.gather import wanted_attributes
@@ -207,10 +208,11 @@ class _World:
                 if op.manager_employee_id is not None:
                     boss = op.manager_user_id or self.user_of.get(op.manager_employee_id)
                 self.managers[self.user(op)] = frozenset({boss} if boss else ())
-            case SetCustomValues():
+            case SetCustomValues():  # read back as the client reads them (lms_wire: shared)
                 self.values[self.user(op)] = tuple(
-                    CustomValue(self.made[ref.removeprefix(NEW)] if ref.startswith(NEW) else ref,
-                                kind, value)
+                    lms_wire.CustomValue(
+                        custom_field_id=self.made[ref.removeprefix(NEW)] if ref.startswith(NEW) else ref,
+                        type=kind, value=value).to_domain()
                     for ref, kind, value in op.final)
             case _:
                 raise ValueError(f"a first sync does not {op.kind}")

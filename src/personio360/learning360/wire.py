@@ -28,6 +28,8 @@ __all__ = [
     "user_changes_body",
 ]
 
+import functools
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,13 +91,14 @@ class User(_Wire):
     to_be_deactivated_at: str | None = None
 
     def to_domain(self) -> domain.LmsUser:
+        """Names, job and status interned: they repeat across 100,000 users (SPEC §6)."""
         return domain.LmsUser(
             id=self.id,
             mail=self.mail,
-            first_name=self.first_name,
-            last_name=self.last_name,
-            job=self.job,
-            status=self.status,
+            first_name=_interned(self.first_name),
+            last_name=_interned(self.last_name),
+            job=_interned(self.job),
+            status=sys.intern(self.status),
             username=self.username,
             to_be_deactivated_at=self.to_be_deactivated_at,
         )
@@ -174,9 +177,18 @@ class CustomValue(_Wire):
     value: str
 
     def to_domain(self) -> domain.CustomValue:
-        return domain.CustomValue(
-            custom_field_id=self.custom_field_id, type=self.type, value=self.value
-        )
+        return _custom_value(self.custom_field_id, self.type, self.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _custom_value(custom_field_id: str, type_: str, value: str) -> domain.CustomValue:
+    """One (immutable) ``CustomValue`` for each field and value: a department or a size is the
+    value of thousands of users, each read on its own (SPEC §6's 100,000 employees)."""
+    return domain.CustomValue(custom_field_id=custom_field_id, type=type_, value=value)
+
+
+def _interned(text: str | None) -> str | None:
+    return sys.intern(text) if type(text) is str else text
 
 
 def custom_values_body(values: Sequence[domain.CustomValue]) -> dict[str, Any]:

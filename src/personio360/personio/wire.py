@@ -29,8 +29,10 @@ __all__ = [
 ]
 
 import datetime as dt
+import functools
 import json
 import re
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -160,6 +162,9 @@ def to_domain(item: EmployeeData) -> domain.Employee:
 
     ``id`` is the only attribute Personio always returns (research §6); without it the answer
     is malformed. ``supervisor_id`` comes from the nested ``ShortEmployee``'s ``id``.
+
+    Keys and repeated values are shared, not copied (``_shared``): a snapshot of 100,000
+    employees holds a million of them (SPEC §6: the plan's memory includes the snapshot's).
     """
     raw = item.attributes
     if "id" not in raw:
@@ -168,7 +173,7 @@ def to_domain(item: EmployeeData) -> domain.Employee:
     if employee_id is None:
         raise ShapeError("an employee with an empty 'id'")
     try:
-        attributes = {key: normalise(key, attr) for key, attr in raw.items()}
+        attributes = {sys.intern(key): _shared(key, normalise(key, attr)) for key, attr in raw.items()}
         supervisor_id = _supervisor_id(raw["supervisor"].value) if "supervisor" in raw else None
     except ShapeError as exc:
         raise ShapeError(f"employee {employee_id}: {exc}") from None
@@ -183,6 +188,22 @@ def to_domain(item: EmployeeData) -> domain.Employee:
         supervisor_id=supervisor_id,
         attributes=MappingProxyType(attributes),
     )
+
+
+#: Attributes whose values are one employee's own: not worth sharing.
+_OWN = frozenset({"email", "id"})
+
+
+def _shared(key: str, value: domain.AttributeValue) -> domain.AttributeValue:
+    """``value``, with its text interned: status, department, office, position, names and
+    supervisors repeat across a company's employees, and each page's JSON makes new copies.
+    Interned strings are freed with their last user (``sys.intern``); dates come shared
+    from ``_date``."""
+    if type(value) is str and key not in _OWN:
+        return sys.intern(value)
+    if type(value) is tuple:
+        return tuple(sys.intern(v) if type(v) is str else v for v in value)
+    return value
 
 
 def normalise(key: str, attr: Attribute) -> domain.AttributeValue:
@@ -236,8 +257,12 @@ def _string(key: str, type_: str | None, value: str) -> domain.AttributeValue:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _date(value: str) -> dt.date | None:
-    """The date part as written; ``None`` when it is not a date (kept as text by the caller)."""
+    """The date part as written; ``None`` when it is not a date (kept as text by the caller).
+
+    Cached: the same written date gives the same (immutable) object, shared by the many
+    employees hired or ending on one day (SPEC §6's 100,000)."""
     match = _DATE.fullmatch(value.strip())
     if match is None:
         return None

@@ -5,8 +5,9 @@ from __future__ import annotations
 __all__ = ["Hierarchy", "Snapshot"]
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from personio360.domain import CustomField, CustomValue, Employee, ExternalId, Group, Link, LmsUser
 
@@ -18,6 +19,9 @@ class Hierarchy:
     top: Group
     children: Mapping[str, tuple[Group, ...]] = field(default_factory=dict)
     learners: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _share_values(self.learners)
 
     @property
     def group_ids(self) -> frozenset[str]:
@@ -55,3 +59,24 @@ class Snapshot:
     custom_values: Mapping[str, tuple[CustomValue, ...]] = field(default_factory=dict)
     #: R8: every field the connector ever owned, field id -> configured name, oldest first
     owned_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _share_values(self.managers)
+        _share_values(self.custom_values)
+
+
+_V = TypeVar("_V", bound=Hashable)
+
+
+def _share_values(mapping: Mapping[str, _V]) -> None:
+    """Make equal values of ``mapping`` one object (when it is a dict): equal, immutable, so
+    nothing a reader can tell, but 100,000 users have a few dozen distinct managers, group
+    sets and custom values between them, each read into its own copy (SPEC §6: a snapshot
+    of 100,000 employees within the plan's memory)."""
+    if type(mapping) is not dict:
+        return
+    seen: dict[_V, _V] = {}
+    for key, value in mapping.items():
+        shared = seen.setdefault(value, value)
+        if shared is not value:
+            mapping[key] = shared

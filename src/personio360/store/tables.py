@@ -66,7 +66,9 @@ class OperationRow(Base):
     changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_operations_employee", "employee_id"),)
+    __table_args__ = (Index("ix_operations_employee", "employee_id"),
+                      # a run's people, page by page (issue 9)
+                      Index("ix_operations_run_employee", "run_id", "employee_id"))
 
 
 class ErrorRow(Base):

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from personio360.errors import ApiError, ConfigError, Personio360Error
 from personio360.http.redact import mask, redact
 from personio360.scheduler import Schedule
 from personio360.store.activation import activated
-from personio360.store.runs import RunDetail, RunSummary
+from personio360.store.runs import ErrorRecord, RunDetail, RunSummary
 from personio360.sync.check import CheckResult, run_checks
 from personio360.sync.explain import Explanation, explain
 from personio360.sync.operations import AdoptUser, CreateUser
@@ -35,6 +35,7 @@ from personio360.sync.report import RunReport
 from personio360.sync.run import Prepared, prepare_plan, run_sync
 from personio360.sync.saved import SavedPlan, build_document
 from personio360.sync.scope import in_scope
+from personio360.web import present
 from personio360.web.jobs import Job, Jobs
 from personio360.web.present import Person, Row, by_person, error_rows, plan_rows, run_rows
 from personio360.wiring import Context
@@ -44,7 +45,7 @@ log = logging.getLogger("personio360.web")
 GROUP_NAMES_TTL = 300.0
 #: The run list filters over this many recent runs.
 RUN_WINDOW = 1000
-#: How many finished runs' records are kept in memory for their pages.
+#: How many finished runs' recorded names are kept in memory for their pages' searches.
 RUN_CACHE = 8
 
 
@@ -81,18 +82,14 @@ class Preview:
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A run's page data: its records, its operations per person (with their search text), its errors."""
+    """One page of a run's page: the run, this page's people with all their operations, how many
+    people match in all, how many operations the run has, and its errors that match."""
 
-    detail: RunDetail
+    run: RunSummary
     people: list[Person]
-    texts: list[str]
+    total: int
+    operations: int
     errors: list[Row]
-
-    def find(self, query: str) -> list[Person]:
-        if not query:
-            return self.people
-        needle = query.casefold()
-        return [p for p, text in zip(self.people, self.texts, strict=True) if needle in text]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +136,7 @@ class Admin:
     next_run: dt.datetime | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     _names: tuple[float, dict[str, str]] | None = None
-    _runs: dict[int, RunView] = field(default_factory=dict)
+    _recorded: dict[int, dict[int, str]] = field(default_factory=dict)
     _managed: tuple[object, float, int] | None = None
     _last_names: Names | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -289,26 +286,40 @@ class Admin:
         return chosen, len(recent) >= RUN_WINDOW
 
     def run(self, run_id: int) -> RunDetail | None:
-        view = self.run_view(run_id)
-        return view.detail if view else None
+        """Every record of a run (its downloads)."""
+        return self.ctx.store.runs.detail(run_id)
 
-    def run_view(self, run_id: int) -> RunView | None:
-        """One run's records, per person; a finished run never changes, so the last few are kept."""
-        cached = self._runs.get(run_id)
-        if cached is not None:
-            return cached
-        detail = self.ctx.store.runs.detail(run_id)
-        if detail is None:
+    def run_errors(self, run_id: int) -> list[ErrorRecord]:
+        return self.ctx.store.runs.errors(run_id)
+
+    def run_view(self, run_id: int, query: str = "", page: int = 1, per_page: int = 100) -> RunView | None:
+        """One page of a run's people, searched in the store: a run may hold 70,000 operations."""
+        runs = self.ctx.store.runs
+        run = runs.summary(run_id)
+        if run is None:
             return None
         names = self.names()
-        people = by_person(run_rows(detail, names))
-        view = RunView(detail, people, [p.search_text() for p in people], error_rows(detail.errors, names))
-        if detail.run.ended_at is not None:
+        search = present.run_search(query, names, lambda ids: self._recorded_names(run, ids),
+                                    lambda: runs.changes_of(run_id, present.SHOWN_BY_NAME)) if query else None
+        found = runs.people(run_id, offset=(page - 1) * per_page, limit=per_page, search=search)
+        errors = [r for r in error_rows(runs.errors(run_id), names) if r.matches(query)]
+        return RunView(run, by_person(run_rows(found.operations, names)), found.total,
+                       runs.operation_count(run_id), errors)
+
+    def _recorded_names(self, run: RunSummary, employees: Collection[int] | None) -> Mapping[int, str]:
+        """The names a run recorded, for its search: of these ``employees``, or all (a finished run's
+        are kept for the last few runs: reading 10,000 takes a tenth of a second)."""
+        cached = self._recorded.get(run.id)
+        if cached is not None:
+            return cached
+        changes = self.ctx.store.runs.changes_of(run.id, present.NAMED_FIELDS, employees)
+        names = present.recorded_names(changes)
+        if employees is None and run.ended_at is not None:
             with self._lock:
-                self._runs[run_id] = view
-                while len(self._runs) > RUN_CACHE:
-                    self._runs.pop(next(iter(self._runs)))
-        return view
+                self._recorded[run.id] = names
+                while len(self._recorded) > RUN_CACHE:
+                    self._recorded.pop(next(iter(self._recorded)))
+        return names
 
     def names(self) -> Names:
         """Readable names for ids: those of the latest Preview (kept after its run), else the groups'."""

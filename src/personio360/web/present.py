@@ -6,6 +6,8 @@ The same data the CLI renders (``cli/render.py``'s names and labels), shaped for
 from __future__ import annotations
 
 __all__ = [
+    "NAMED_FIELDS",
+    "SHOWN_BY_NAME",
     "Person",
     "Row",
     "by_person",
@@ -13,9 +15,11 @@ __all__ = [
     "error_rows",
     "plan_counts",
     "plan_rows",
+    "recorded_names",
     "run_csv",
     "run_json",
     "run_rows",
+    "run_search",
     "when",
 ]
 
@@ -23,12 +27,12 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from personio360.cli.render import _LABELS, Names
-from personio360.store.runs import ErrorRecord, RunDetail
+from personio360.store.runs import ErrorRecord, OperationRecord, RunDetail, RunSearch
 from personio360.sync.operations import PHASES, Operation, Plan
 
 
@@ -96,17 +100,58 @@ def plan_rows(ops: Iterable[Operation], names: Names, outcome: str = "planned") 
             for op in ops]
 
 
-def run_rows(detail: RunDetail, names: Names) -> list[Row]:
-    """The run's operations, named: employees by the names this run recorded, else ``names``."""
-    recorded = _recorded_names(detail)
+def run_rows(operations: Sequence[OperationRecord], names: Names) -> list[Row]:
+    """A run's operations, named: employees by the names these operations recorded, else ``names``.
+
+    Give every operation of each person shown (``RunRepository.people`` does): a person's name
+    may come from any of their operations."""
+    recorded = recorded_names((op.employee_id, op.changes) for op in operations)
     rows = []
-    for op in detail.operations:
+    for op in operations:
         who = recorded.get(op.employee_id) if op.employee_id is not None else None
         who = f"{who} ({op.employee_id})" if who else names.who(op.employee_id)
         changes = tuple((c["name"], _show(names.value(c["name"], c.get("before"))),
                          _show(names.value(c["name"], c.get("after")))) for c in op.changes)
         rows.append(Row(who, op.employee_id, op.user_id, label(op.kind), _rule(op.kind), op.outcome, changes))
     return rows
+
+
+#: Fields whose values name an employee: a create records first and last name.
+NAMED_FIELDS = ("first name", "last name")
+#: Fields whose stored ids the page shows by name: groups by name, managers by email.
+SHOWN_BY_NAME = ("learner of", "manager")
+
+
+def run_search(query: str, names: Names,
+               recorded: Callable[[Collection[int] | None], Mapping[int, str]],
+               shown: Callable[[], Iterable[tuple[int | None, list[Any]]]]) -> RunSearch:
+    """The run page's search (the same as ``Person.search_text`` finds) as the store answers it.
+
+    The store looks for the text in what operations store; the readable names are known only
+    here: who each person is (the name the run recorded, else ``names``), each kind's label, and
+    groups and managers shown by name, looked for in ``shown()`` (the operations changing
+    ``SHOWN_BY_NAME``) only when a group name or a user email contains the text.
+    ``recorded(ids)`` gives the names the run recorded for these employees (``None``: all).
+    """
+    needle = query.casefold()
+    by_names = {e for e in names.employees if needle in names.who(e).casefold()}
+    # Without a space or parenthesis, a recorded "first last (id)" contains the text only where
+    # its first or last name (stored in the run) or id does, which the store finds itself: only
+    # the employees found by ``names`` are checked, as the run may know them by another name.
+    spans = any(c in needle for c in " ()")
+    known = recorded(None if spans else by_names)
+    found: set[int | None] = {e for e, name in known.items() if needle in f"{name} ({e})".casefold()}
+    found |= {e for e in by_names if e not in known}
+    if needle in names.who(None).casefold():
+        found.add(None)
+    if any(needle in v.casefold() for v in (*names.groups.values(), *names.users.values())):
+        for employee_id, changes in shown():
+            if any(c.get("name") in SHOWN_BY_NAME and needle in
+                   f"{_show(names.value(c['name'], c.get('before')))} "
+                   f"{_show(names.value(c['name'], c.get('after')))}".casefold() for c in changes):
+                found.add(employee_id)
+    kinds = frozenset(k for k in (*_LABELS, *_RULES) if needle in label(k).casefold())
+    return RunSearch(query, kinds, frozenset(found))
 
 
 def error_rows(errors: Sequence[ErrorRecord], names: Names) -> list[Row]:
@@ -163,14 +208,15 @@ def _rule(kind: str) -> str:
     return _RULES.get(kind, "")
 
 
-def _recorded_names(detail: RunDetail) -> dict[int | None, str]:
-    """Employees' names from the run's own records (a create carries first and last name)."""
-    out: dict[int | None, str] = {}
-    for op in detail.operations:
-        fields = {c["name"]: c.get("after") for c in op.changes}
-        name = " ".join(p for p in (fields.get("first name"), fields.get("last name")) if p)
-        if name and op.employee_id is not None:
-            out[op.employee_id] = name
+def recorded_names(operations: Iterable[tuple[int | None, list[Any]]]) -> dict[int, str]:
+    """Employees' names from a run's own records, (employee, changes) in order: a create carries
+    first and last name (the later operation wins)."""
+    out: dict[int, str] = {}
+    for employee_id, changes in operations:
+        fields = {c["name"]: c.get("after") for c in changes}
+        name = " ".join(p for p in (fields.get(NAMED_FIELDS[0]), fields.get(NAMED_FIELDS[1])) if p)
+        if name and employee_id is not None:
+            out[employee_id] = name
     return out
 
 

@@ -132,14 +132,14 @@ def _next(target: str | None) -> str:
 async def overview(request: Request, site: Site, session: Session) -> Response:
     admin = site.admin
     last, managed = await run_in_threadpool(lambda: (admin.last_run(), admin.managed_users()))
-    detail = await run_in_threadpool(admin.run, last.id) if last and last.counts.get("errors") else None
+    errors = await run_in_threadpool(admin.run_errors, last.id) if last and last.counts.get("errors") else []
     preview = admin.preview
     names = admin.names() if preview else None
     context: dict[str, Any] = {
         "title": "Overview", "last": last, "managed": managed, "job": admin.jobs.current,
         "next_run": admin.next_run, "production": admin.settings.environment == "production",
-        "attention": present.error_rows(detail.errors[:10], admin.names()) if detail else [],
-        "attention_total": len(detail.errors) if detail else 0, "preview": preview,
+        "attention": present.error_rows(errors[:10], admin.names()), "attention_total": len(errors),
+        "preview": preview,
     }
     if preview is not None and names is not None:
         plan = preview.prepared.plan
@@ -229,19 +229,15 @@ async def runs(request: Request, site: Site, session: Session) -> Response:
 
 @_page
 async def run_page(request: Request, site: Site, session: Session) -> Response:
-    view = await run_in_threadpool(site.admin.run_view, request.path_params["run_id"])
+    query = request.query_params.get("q", "").strip()
+    page = _int(request.query_params.get("page"), 1)
+    view = await run_in_threadpool(site.admin.run_view, request.path_params["run_id"], query, page, PAGE_ROWS)
     if view is None:
         return site.render(request, session, "error.html", status_code=404, title="No such run",
                            message="There is no run with this number in the state store.")
-    query = request.query_params.get("q", "").strip()
-    people = view.find(query)
-    errors = [r for r in view.errors if r.matches(query)]
-    page = _int(request.query_params.get("page"), 1)
-    run = view.detail.run
-    return site.render(request, session, "run.html", title=f"Run {run.id}", run=run,
-                       people=people[(page - 1) * PAGE_ROWS: page * PAGE_ROWS], total=len(people),
-                       operations=len(view.detail.operations), errors=errors, query=query, page=page,
-                       pages=max(1, -(-len(people) // PAGE_ROWS)))
+    return site.render(request, session, "run.html", title=f"Run {view.run.id}", run=view.run,
+                       people=view.people, total=view.total, operations=view.operations, errors=view.errors,
+                       query=query, page=page, pages=max(1, -(-view.total // PAGE_ROWS)))
 
 
 @_page

@@ -8,7 +8,8 @@ sandboxed company whose emulators answer the Integration page and the Preview. T
 therefore plans the 10,000 links that no employee matches any more: a heavy plan of held-back
 deletions, the worst case for the Overview. Each page is fetched ``--repeat`` times by a
 signed-in client over real HTTP; the table gives the first (cold) load, the median and the
-slowest, in milliseconds. Not part of ``make test``.
+slowest, in milliseconds. A run's page reads one page of people (100) and searches in SQL, so
+its first load is not cached work. Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -94,13 +95,13 @@ def measure(client: httpx.Client, path: str, repeat: int) -> list[float]:
 
 
 def report(client: httpx.Client, pages: list[str], repeat: int) -> int:
-    """Print the table; the number of pages whose median is over the target."""
+    """Print the table; the number of pages whose median, or first (uncached) load, is over the target."""
     print(f"\n{'page':<28}{'first':>9}{'median':>9}{'slowest':>9}  (ms; target {TARGET_MS:.0f})")
     slow = 0
     for path in pages:
         times = measure(client, path, repeat)
         median = statistics.median(times)
-        mark = "" if median < TARGET_MS else "  SLOW"
+        mark = "  SLOW" if median >= TARGET_MS else "  SLOW (first)" if times[0] >= TARGET_MS else ""
         slow += bool(mark)
         print(f"{path:<28}{times[0]:>9.0f}{median:>9.0f}{max(times[1:] or times):>9.0f}{mark}")
     return slow
@@ -113,8 +114,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     stamina.set_testing(True, attempts=3)
+    # run 1: 70,000 operations on 10,000 people; its last page, a search by email or id, a full
+    # name (which reads the names the run recorded), and one that finds everyone
     pages = ["/", "/integration", "/runs", "/runs?outcome=completed", f"/runs/{args.runs}",
-             "/runs/1", "/runs/1?q=person42", "/people", "/preview", "/preview?q=500042"]
+             "/runs/1", f"/runs/1?page={-(-args.users // 100)}", "/runs/1?q=person42",
+             "/runs/1?q=person4242+bench", "/runs/1?q=bench", "/people", "/preview", "/preview?q=500042"]
     with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp), size=50, rate_limits=False) as sb:
         settings = load_config(sb.config_path)
         with open_context(settings, environ=sb.environ, rate_limit_factor=sb.client_rate_factor) as ctx:
@@ -135,7 +139,8 @@ def main() -> int:
             finally:
                 server.stop()
                 admin.close()
-    print("\nevery page under the target (median)" if not slow else f"\n{slow} pages over the target")
+    print("\nevery page under the target (first load and median)" if not slow
+          else f"\n{slow} pages over the target")
     return 0 if not slow else 1
 
 

@@ -37,7 +37,7 @@ OPERATIONS = [
     _op("create_user", JURGEN, "u-jurgen", ("mail", None, "jurgen@acme.example"),
         ("first name", None, "Jürgen"), ("last name", None, "Müller"), ("learner of", None, ACADEMY)),
     _op("update_user", BERND, "u-bernd", ("job title", "Engineer", "Senior 100% Engineer")),
-    _op("update_user", UNNAMED, "u-dora", ("job title", None, "Cook")),
+    _op("update_user", UNNAMED, "u-dora", ("job title", None, "Ärztin")),
     _op("create_user", RENAMED, "u-renamed", ("first name", None, "Carla"), ("last name", None, "Old")),
     _op("set_manager", ANNA, "u-anna", ("manager", None, BOSS)),
     _op("move_user", BERND, "u-bernd", ("learner of", GROUP, ACADEMY), outcome="failed"),
@@ -146,6 +146,7 @@ def test_search_in_sql_finds_what_operations_store(store: Store) -> None:
     assert found("%") == [BERND]  # a wildcard is looked for as itself
     assert found("_") == []  # and so is the other (no stored value holds one)
     assert found("müller") == [JURGEN]  # stored escaped (\u00fc) in the JSON
+    assert found("Ärztin") == found("ÄRZTIN") == [UNNAMED]  # as typed, or in lower case
     assert found("failed") == [BERND]
     assert found("employee 104") == [UNNAMED]
     assert found("name") == [ANNA, JURGEN, RENAMED]  # first and last name: the JSON keys are not searched
@@ -174,11 +175,12 @@ def test_search_finds_the_same_people_as_reading_every_operation(store: Store, q
     ("∅", [], [None, ANNA, JURGEN, UNNAMED, RENAMED]),  # the sign of an empty value, not stored
     ("r ", [ANNA, JURGEN, BERND], [ANNA, JURGEN, BERND, UNNAMED, RENAMED]),  # "create use[r a]pplied"
     (") ", [], [ANNA, JURGEN, BERND, RENAMED]),  # "Schmidt (101[) ]101"
+    ("ärztin", [], [UNNAMED]),  # a stored Ä is found as Ä only (SQLite lowers ASCII letters only)
 ])
 def test_search_differs_only_where_the_readme_says(store: Store, query: str, now: list[int | None],
                                                    before: list[int | None]) -> None:
-    """The differences: "employee" finds everyone, "∅" no one, and text across two parts of a row
-    (the name and the id, the kind and the outcome) is no longer found."""
+    """The differences: "employee" finds everyone, "∅" no one, text across two parts of a row (the
+    name and the id, the kind and the outcome) is no longer found, nor a capital Ä typed as ä."""
     assert (_search(store, query), _read_everything(store, query)) == (now, before)
 
 

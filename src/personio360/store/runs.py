@@ -248,7 +248,8 @@ def _matches(search: RunSearch, dialect: str) -> ColumnElement[bool]:
             changes = func.replace(changes, token, "")
     hits = [like(OperationRow.user_id, text), like(OperationRow.outcome, text), like(changes, escaped)]
     if escaped != text:
-        hits.append(like(changes, text))
+        typed = json.dumps(search.text)[1:-1]  # SQLite's LIKE lowers ASCII letters only: Ä is not ä
+        hits += [like(changes, text)] + ([like(changes, typed)] if typed != escaped else [])
     # each LIKE costs on 70,000 rows: the employee id only when the text could be part of one
     employee = cast(OperationRow.employee_id, String)
     if text.isdigit():

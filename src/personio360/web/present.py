@@ -132,6 +132,8 @@ def run_search(query: str, names: Names,
     groups and managers shown by name, looked for in ``shown()`` (the operations changing
     ``SHOWN_BY_NAME``) only when a group name or a user email contains the text.
     ``recorded(ids)`` gives the names the run recorded for these employees (``None``: all).
+    The store also finds groups' and managers' ids, though the page shows their names; what it
+    does not find is in the README (Admin page).
     """
     needle = query.casefold()
     by_names = {e for e in names.employees if needle in names.who(e).casefold()}

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from personio360.config import Settings
 from personio360.domain import CustomField, CustomValue, Employee
-from personio360.sync.fields import render, same_text
+from personio360.sync.fields import MEMO_LIMIT, raw_key, render, same_text
 from personio360.sync.operations import CreateCustomField, FieldChange, SetCustomValues
 from personio360.sync.snapshot import Snapshot
 
@@ -83,29 +83,62 @@ def plan_values(
     """
     if not settings.custom_fields:
         return None
-    live, synced_ids, stale = context.live, context.synced_ids, context.stale
     current = {v.custom_field_id: v for v in have_values}
+    attributes = emp.attributes
+    key = raw_key(attributes, context.attributes)
+    wants = context.wanted.get(key)
+    if wants is None:
+        wants = tuple([_rendered(attributes.get(c[0]), c[3]) for c in context.configured])
+        if len(context.wanted) < MEMO_LIMIT:
+            context.wanted[key] = wants
+    if current:
+        if _unchanged(context, current, wants):
+            return None  # the common case of a no-change sync: no lists built
+        changes, final = _lists(context, current, wants)
+    else:  # a user created now (or without values): the same lists for the same values
+        lists = context.fresh.get(wants)
+        if lists is None:
+            lists = _lists(context, current, wants)
+            if len(context.fresh) < MEMO_LIMIT:
+                context.fresh[wants] = lists
+        changes, final = lists
+    if not changes:
+        return None
+    return SetCustomValues(employee_id=emp.id, user_id=user_id, values=changes, final=final)
+
+
+def _unchanged(
+    context: ValuesContext, current: dict[str, CustomValue], wants: tuple[str | None, ...],
+) -> bool:
+    """Every synced value is the wanted one and no renamed field still holds one."""
+    for (_attribute, _name, synced_id, _ftype, _ref), want in zip(context.configured, wants, strict=True):
+        have = current[synced_id].value if synced_id and synced_id in current else None
+        if want != have:
+            return False
+    return not (context.stale and not context.stale.isdisjoint(current))
+
+
+def _lists(
+    context: ValuesContext, current: dict[str, CustomValue], wants: tuple[str | None, ...],
+) -> tuple[tuple[FieldChange, ...], tuple[tuple[str, str, str], ...]]:
+    """The changes and the whole list to PUT, from the user's values and the wanted ones."""
+    live, synced_ids, stale = context.live, context.synced_ids, context.stale
     final: list[tuple[str, str, str]] = []
     changes: list[FieldChange] = []
-    if current:
-        for value in sorted(current.values(), key=_field_id):
-            field_id = value.custom_field_id
-            if field_id in stale:
-                name = live[field_id].name if field_id in live else field_id
-                changes.append(FieldChange(name, value.value, None))
-            elif field_id not in synced_ids:
-                final.append((field_id, value.type, value.value))
-    attributes = emp.attributes
-    for attribute, name, synced_id, ftype, ref in context.configured:
-        want = _rendered(attributes.get(attribute), ftype)
+    for value in sorted(current.values(), key=_field_id):
+        field_id = value.custom_field_id
+        if field_id in stale:
+            name = live[field_id].name if field_id in live else field_id
+            changes.append(FieldChange(name, value.value, None))
+        elif field_id not in synced_ids:
+            final.append((field_id, value.type, value.value))
+    for (_attribute, name, synced_id, ftype, ref), want in zip(context.configured, wants, strict=True):
         have = current[synced_id].value if synced_id and synced_id in current else None
         if want is not None:
             final.append((ref, ftype, want))
         if want != have:
             changes.append(FieldChange(name, have, want))
-    if not changes:
-        return None
-    return SetCustomValues(employee_id=emp.id, user_id=user_id, values=tuple(changes), final=tuple(final))
+    return tuple(changes), tuple(final)
 
 
 class ValuesContext(NamedTuple):
@@ -123,7 +156,13 @@ class ValuesContext(NamedTuple):
     ids: dict[str, str | None]
     #: (attribute, name, field id, type, the id ``final`` names) of each configured field, by
     #: attribute: what every user's values are compared with, in the order they are listed
-    configured: tuple[tuple[str, str, str | None, str, str], ...] = ()
+    configured: tuple[tuple[str, str, str | None, str, str], ...]
+    #: what ``plan_values`` found for a user without values, by wanted values: 100,000 new
+    #: users share a few dozen (frozen) lists
+    fresh: dict[tuple[str | None, ...], tuple[tuple[FieldChange, ...], tuple[tuple[str, str, str], ...]]]
+    #: the configured attributes, and their rendered values by raw ones (``fields.raw_key``)
+    attributes: tuple[str, ...]
+    wanted: dict[tuple[object, ...], tuple[str | None, ...]]
 
 
 def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | None]) -> ValuesContext:
@@ -141,7 +180,8 @@ def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | 
         (attribute, name, ids.get(name), types[attribute], ids.get(name) or f"{NEW}{name}")
         for attribute, name in sorted(settings.custom_fields.items())
     )
-    return ValuesContext(live, synced_ids, stale, types, ids, configured)
+    return ValuesContext(live, synced_ids, stale, types, ids, configured, {},
+                         tuple(c[0] for c in configured), {})
 
 
 def _field_id(value: CustomValue) -> str:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["EMAIL", "clean_email", "fold", "render", "same_text"]
+__all__ = ["EMAIL", "MEMO_LIMIT", "clean_email", "fold", "raw_key", "render", "same_text"]
 
 import datetime as dt
 import functools
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 
 from personio360.domain import AttributeValue
+
+#: How many distinct values a plan remembers what it decided for (R1 filters, R7 targets, R4
+#: and R8 texts): company-wide values repeat (a few hundred), an attribute unique to each
+#: employee would only fill memory.
+MEMO_LIMIT = 10_000
 
 EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -36,6 +42,17 @@ def render(value: AttributeValue) -> str | None:  # noqa: PLR0911 (one return pe
     text = _CONTROL.sub(" ", str(value)).strip()
     text = re.sub(r"\s{2,}", " ", text)
     return text or None
+
+
+def raw_key(attributes: Mapping[str, AttributeValue], names: Sequence[str]) -> tuple[object, ...]:
+    """The values of ``names`` as a key of what was decided for them (R1 filters, R7 levels,
+    R8 values, SPEC §6): numbers and booleans with their type (``1 == 1.0 == True`` render
+    differently)."""
+    values = tuple(map(attributes.get, names))
+    for value in values:
+        if value is not None and type(value) is not str:
+            return tuple([v if v is None or type(v) is str else (type(v), v) for v in values])
+    return values
 
 
 def fold(text: str) -> str:

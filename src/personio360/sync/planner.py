@@ -14,14 +14,14 @@ import datetime as dt
 import gc
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from personio360.config import GroupSettings, Settings
-from personio360.domain import AttributeValue, CustomValue, Employee, LmsUser
+from personio360.domain import CustomValue, Employee, LmsUser
 from personio360.sync import custom
-from personio360.sync.fields import clean_email, render
+from personio360.sync.fields import MEMO_LIMIT, clean_email, raw_key, render
 from personio360.sync.groups import GroupIndex, cascade, target_group
 from personio360.sync.matching import Match, resolve
 from personio360.sync.operations import (
@@ -67,6 +67,8 @@ class _Work:
     targets: dict[tuple[int, tuple[object, ...]], list[tuple[str, str]]] = field(default_factory=dict)
     choices: dict[tuple[object, ...], tuple[GroupSettings, ...]] = field(default_factory=dict)
     platform: str = ""
+    #: R4: default fields' texts as rendered (names and positions repeat across employees)
+    texts: dict[str | None, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """R1 for every employee. Scope and target groups depend on a few attribute values
@@ -86,21 +88,14 @@ class _Work:
                 kept = statuses[status] = (status or "").strip().lower() in IN_SCOPE_STATUSES
             if not kept:
                 continue
-            key = _values_key(emp.attributes, where)
+            key = raw_key(emp.attributes, where)
             groups = choices.get(key)
             if groups is None:
-                groups = choices[key] = selecting_groups(emp, self.enabled)
+                groups = selecting_groups(emp, self.enabled)
+                if len(choices) < MEMO_LIMIT:
+                    choices[key] = groups
             if groups:
                 self.selected[emp.id] = groups
-
-
-def _values_key(attributes: Mapping[str, AttributeValue], names: Sequence[str]) -> tuple[object, ...]:
-    """What R1's filters and R7's levels see of an employee: the raw values of ``names``,
-    numbers and booleans with their type (``1 == 1.0 == True`` render differently)."""
-    if not names:
-        return ()
-    return tuple(v if v is None or type(v) is str else (type(v), v)
-                 for v in map(attributes.get, names))
 
 
 _pause_lock = threading.Lock()
@@ -167,11 +162,7 @@ class Draft:
         if emp is None:
             return []
         ops: list[Operation] = []
-        _plan_manager(ops, emp, user_id, managers, self.work.managed_after)
-        if self.work.values is not None:
-            set_values = custom.plan_values(self.work.settings, emp, user_id, values, self.work.values)
-            if set_values is not None:
-                ops.append(set_values)
+        _finish(self.work, ops, emp, user_id, managers, values)
         return ops
 
     def complete(self, finished: Iterable[Operation], *, deletion_limit: int | None = None) -> Plan:
@@ -194,9 +185,21 @@ def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = No
     with _collector_paused():
         drafted = draft(snapshot, settings, employee_id=employee_id)
         managers, values = snapshot.managers, snapshot.custom_values
-        finished = [op for user_id in drafted.waiting for op in drafted.finish(
-            user_id, managers.get(user_id, _NONE), values.get(user_id, ()))]
+        finished: list[Operation] = []
+        for user_id, emp in drafted.waiting.items():  # Draft.finish for each, in one go
+            _finish(drafted.work, finished, emp, user_id, managers.get(user_id, _NONE),
+                    values.get(user_id, ()))
         return drafted.complete(finished)
+
+
+def _finish(work: _Work, ops: list[Operation], emp: Employee, user_id: str,
+            managers: frozenset[str], values: Iterable[CustomValue]) -> None:
+    """``Draft.finish``: R9 and R8 for one read user, into ``ops``."""
+    _plan_manager(ops, emp, user_id, managers, work.managed_after)
+    if work.values is not None:
+        set_values = custom.plan_values(work.settings, emp, user_id, values, work.values)
+        if set_values is not None:
+            ops.append(set_values)
 
 
 def draft(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Draft:
@@ -304,8 +307,8 @@ def _plan_employee(work: _Work, emp: Employee, email: str, match: Match) -> str 
         mail = deleted.mail.strip() if deleted is not None and deleted.mail else wanted
         work.ops.append(CreateUser(
             employee_id=emp.id, user_id=None, mail=mail,
-            first_name=render(emp.first_name), last_name=render(emp.last_name),
-            job=render(emp.position), group_id=targets[0][1] if targets else "",
+            first_name=_text(work, emp.first_name), last_name=_text(work, emp.last_name),
+            job=_text(work, emp.position), group_id=targets[0][1] if targets else "",
             restore_of=match.user_id,
         ))
         follow_up = []
@@ -344,14 +347,25 @@ def _targets(work: _Work, emp: Employee) -> list[tuple[str, str]]:
 
     Found once for each selection and values of the levels (see ``_Work``); shared, not copied."""
     selected = work.selected.get(emp.id, ())
-    key = (id(selected), _values_key(emp.attributes, work.levels))
+    key = (id(selected), raw_key(emp.attributes, work.levels))
     out = work.targets.get(key)
     if out is None:
-        out = work.targets[key] = [
-            (group.id, target_group(work.indexes[group.id], emp, work.levels))
-            for group in selected if group.id in work.indexes
-        ]
+        out = [(group.id, target_group(work.indexes[group.id], emp, work.levels))
+               for group in selected if group.id in work.indexes]
+        if len(work.targets) < MEMO_LIMIT:
+            work.targets[key] = out
     return out
+
+
+def _text(work: _Work, value: str | None) -> str | None:
+    """``render`` of a default field's text, once for each distinct text of the plan."""
+    try:
+        return work.texts[value]
+    except KeyError:
+        text = render(value)
+        if len(work.texts) < MEMO_LIMIT:
+            work.texts[value] = text
+        return text
 
 
 def _plan_external_id(work: _Work, employee_id: int, user_id: str | None) -> None:
@@ -368,13 +382,13 @@ def _plan_update(work: _Work, emp: Employee, user: LmsUser, *, adopted: bool) ->
     """R4: overwrite what differs; never clear a name (360Learning requires one)."""
     changes: list[FieldChange] = []
     want_mail = (emp.email or "").strip()
-    if want_mail and (user.mail or "").strip().lower() != want_mail.lower():
+    if want_mail and user.mail != want_mail and (user.mail or "").strip().lower() != want_mail.lower():
         changes.append(FieldChange("mail", user.mail, want_mail))
-    for name, want, have in (("first name", render(emp.first_name), user.first_name),
-                             ("last name", render(emp.last_name), user.last_name)):
+    for name, want, have in (("first name", _text(work, emp.first_name), user.first_name),
+                             ("last name", _text(work, emp.last_name), user.last_name)):
         if want is not None and want != have:
             changes.append(FieldChange(name, have, want))
-    job = render(emp.position)
+    job = _text(work, emp.position)
     if job != (user.job or None):
         changes.append(FieldChange("job", user.job, job))
     if adopted and user.to_be_deactivated_at:

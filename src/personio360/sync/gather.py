@@ -150,24 +150,21 @@ def start_gathering(
     results: queue.Queue[object] = queue.Queue()
     gathering = Gathering(pool, stop, results)
     try:
+        links = store.links.active()
+        owned = {f.field_id: f.name for f in store.links.owned_fields()}
         users_read = pool.submit(lambda: {u.id: u for u in (
             users if users is not None else lms.iter_users())})
         mappings_read = pool.submit(lambda: {m.target_id: m for m in lms.iter_external_ids(
             platform=platform, target_type="user")})
         fields_read = pool.submit(lambda: tuple(lms.iter_custom_fields())
                                   if settings.custom_fields else ())
-        all_groups = list(groups if groups is not None else lms.iter_groups())
-        hierarchies = _hierarchies(settings, all_groups, lms, pool)
-        links = store.links.active()
-        owned = {f.field_id: f.name for f in store.links.owned_fields()}
-        all_users, external_ids = users_read.result(), mappings_read.result()
 
         def read_employees() -> None:
             """Personio's pages, each employee's user queued for its reads as soon as it is read."""
             try:
                 pages = _recording(personio.iter_employees(attributes=wanted_attributes(settings)),
                                    employees)
-                for user_id in _followed(settings, pages, all_users, links, external_ids, focus):
+                for user_id in _followed(settings, pages, links, focus, users_read, mappings_read):
                     if stop.is_set():
                         return
                     followed.put(user_id)
@@ -184,8 +181,12 @@ def start_gathering(
             except BaseException as exc:  # handed to whoever iterates Gathering.reads
                 results.put(exc)
 
+        # the per-user reads start with the first Personio page, not after the lists
         employees_read = pool.submit(read_employees)
         pool.submit(drive)
+        all_groups = list(groups if groups is not None else lms.iter_groups())
+        hierarchies = _hierarchies(settings, all_groups, lms, pool)
+        all_users, external_ids = users_read.result(), mappings_read.result()
         employees_read.result()
         custom_fields = fields_read.result()
     except BaseException:
@@ -217,31 +218,49 @@ def _recording(employees: Iterable[Employee], into: dict[int, Employee]) -> Iter
 def _followed(
     settings: Settings,
     employees: Iterable[Employee],
-    users: dict[str, LmsUser],
     links: dict[int, Link],
-    external_ids: dict[str, ExternalId],
     focus: int | None,
+    users_read: Future[dict[str, LmsUser]],
+    mappings_read: Future[dict[str, ExternalId]],
 ) -> Iterator[str]:
     """The users whose managers and custom values the plan may change: those linked to an
     in-scope employee, and those an unlinked in-scope employee will adopt (R2), whose
     existing values the PUT must keep (R8) and whose managers it must compare (R9).
 
-    Each is yielded once, as soon as its employee is read (Personio's pages stream in)."""
-    by_mail = mail_index(users)
-    by_value = {m.value: m.target_id for m in external_ids.values()}
+    Each is yielded once. A linked user is yielded as soon as its employee is read (Personio's
+    pages stream in), without waiting for the user list (20 pages for 10,000 users): it is
+    checked against that list once the list has arrived (a deleted user is not read), and
+    read anyway before (a user gone by then answers 404: nothing to read). The candidates of
+    unlinked employees need the user list and the external ids: they come after the pages.
+    """
     followed: set[str] = set()
+    unlinked: list[Employee] = []
+    users: dict[str, LmsUser] | None = None
     for emp in employees:
         if (focus is not None and emp.id != focus) or not in_scope(emp, settings.groups):
             continue
         link = links.get(emp.id)
-        if link is not None:
-            candidate: str | None = link.user_id
-        else:
-            email = clean_email(emp.email)
-            candidate = by_value.get(str(emp.id)) or (by_mail.get(email) if email else None)
-        if candidate in users and users[candidate].status != "deleted" and candidate not in followed:
+        if link is None:
+            unlinked.append(emp)
+            continue
+        if users is None and users_read.done():
+            users = users_read.result()
+        if (users is None or _readable(users, link.user_id)) and link.user_id not in followed:
+            followed.add(link.user_id)
+            yield link.user_id
+    users = users_read.result()
+    by_mail = mail_index(users)
+    by_value = {m.value: m.target_id for m in mappings_read.result().values()}
+    for emp in unlinked:
+        email = clean_email(emp.email)
+        candidate = by_value.get(str(emp.id)) or (by_mail.get(email) if email else None)
+        if candidate is not None and _readable(users, candidate) and candidate not in followed:
             followed.add(candidate)
             yield candidate
+
+
+def _readable(users: dict[str, LmsUser], user_id: str) -> bool:
+    return user_id in users and users[user_id].status != "deleted"
 
 
 def verify_connector_admin(settings: Settings, lms: Learning360Client, groups: list[Group]) -> LmsUser:

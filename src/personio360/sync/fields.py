@@ -48,6 +48,8 @@ def raw_key(attributes: Mapping[str, AttributeValue], names: Sequence[str]) -> t
     """The values of ``names`` as a key of what was decided for them (R1 filters, R7 levels,
     R8 values, SPEC §6): numbers and booleans with their type (``1 == 1.0 == True`` render
     differently)."""
+    if not names:
+        return ()
     values = tuple(map(attributes.get, names))
     for value in values:
         if value is not None and type(value) is not str:

@@ -456,7 +456,7 @@ def _plan_manager(
         return
     ops.append(SetManager(
         employee_id=emp.id, user_id=user_id, manager_employee_id=wanted_emp,
-        manager_user_id=wanted_user, remove=tuple(sorted(current)),
+        manager_user_id=wanted_user, remove=tuple(sorted(current)) if current else (),
     ))
 
 

@@ -55,6 +55,8 @@ class _Work:
     #: R1: the enabled groups whose filter each in-scope employee matches, computed once
     selected: dict[int, tuple[GroupSettings, ...]] = field(default_factory=dict)
     enabled: tuple[GroupSettings, ...] = ()
+    #: R7: each enabled group that has a hierarchy, with its index
+    enabled_indexes: tuple[tuple[GroupSettings, GroupIndex], ...] = ()
     #: R8: computed once per plan
     values: custom.ValuesContext | None = None
     #: users another employee adopts, relinks or restores in this run: never a leaver's to delete
@@ -76,6 +78,7 @@ class _Work:
         each distinct combination is decided once."""
         self.indexes = {gid: GroupIndex(h) for gid, h in self.snapshot.hierarchies.items()}
         self.enabled = self.settings.enabled_groups
+        self.enabled_indexes = tuple((g, self.indexes[g.id]) for g in self.enabled if g.id in self.indexes)
         self.levels = tuple(self.settings.group_structure.levels)
         self.platform = self.settings.learning360.external_id_platform
         where = tuple(sorted({a for g in self.enabled for a in g.where}))
@@ -88,7 +91,7 @@ class _Work:
                 kept = statuses[status] = (status or "").strip().lower() in IN_SCOPE_STATUSES
             if not kept:
                 continue
-            key = raw_key(emp.attributes, where)
+            key = raw_key(emp.attributes, where) if where else ()
             groups = choices.get(key)
             if groups is None:
                 groups = selecting_groups(emp, self.enabled)
@@ -404,10 +407,7 @@ def _plan_memberships(
     """R7: one learner role per selected hierarchy; none left in the others (enabled ones)."""
     add: list[str] = []
     remove: list[str] = []
-    for group in work.enabled:
-        index = work.indexes.get(group.id)
-        if index is None:
-            continue
+    for group, index in work.enabled_indexes:
         hierarchy = index.hierarchy
         target = None
         for top, wanted in targets:

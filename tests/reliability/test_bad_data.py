@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from personio360.emulators.sandbox import Sandbox
 from personio360.store import open_store
 from personio360.sync.report import Outcome
@@ -170,15 +172,19 @@ def test_a_custom_attribute_that_disappears_from_personio_clears_nothing(sandbox
     assert report.outcome is Outcome.STOPPED
 
 
-def test_an_unreadable_email_attribute_changes_nobody(sandbox: Sandbox) -> None:
-    """Emails no longer readable: every employee skipped with a reason, not one write or deletion."""
+@pytest.mark.parametrize("key", ["email", "position", "supervisor"])
+def test_an_unreadable_default_field_stops_the_run_and_clears_nothing(sandbox: Sandbox, key: str) -> None:
+    """R13a: email, job title or supervisor no longer readable would skip everyone, clear every
+    job title (R4) or every manager (R9): the run stops before any change and names the attribute."""
     sync(sandbox)
     before = platform(sandbox)
-    sandbox.personio.state.set_whitelisted("email", False)
+    sandbox.personio.state.set_whitelisted(key, False)
     sandbox.lms.stats.reset()
     report = sync(sandbox)
-    assert report.exit_code == 1
-    assert {e.code for e in report.errors} == {"missing_email"}
+    assert report.outcome is Outcome.STOPPED
+    assert report.exit_code == 3
+    assert f"Personio returned no value at all for {key} (" in (report.message or "")
+    assert report.hint == f"in Personio, let the API credentials read {key}"
     assert writes(sandbox) == 0
     assert platform(sandbox) == before
 

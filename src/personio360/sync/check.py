@@ -73,7 +73,7 @@ def _personio_checks(
             f"credentials accepted; {len(sample)} employees read as a sample",
         )
     )
-    for required in ("email", "status", "first_name", "last_name"):
+    for required in ("email", "status", "first_name", "last_name", "position", "supervisor"):
         if sample and not any(required in e.attributes for e in sample):
             results.append(
                 CheckResult(

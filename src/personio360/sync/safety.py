@@ -24,26 +24,35 @@ def check_snapshot(snapshot: Snapshot, settings: Settings) -> None:
         )
 
 
+#: The default fields whose loss would change or skip everyone: R4 would clear every job
+#: title, R9 every manager, R15 would skip every employee for a missing email.
+DEFAULT_ATTRIBUTES = {"email": "the default fields (R2, R4)", "position": "the default fields (R4)",
+                      "supervisor": "the managers (R9)"}
+
+
 def check_attributes(snapshot: Snapshot, settings: Settings) -> None:
-    """R13a: an attribute the config names that no employee carries is unreadable, not empty.
+    """R13a: an attribute the sync relies on that no employee carries is unreadable, not empty.
 
     Personio leaves out what the credentials may not read (an unset value comes as null), so
-    syncing on would clear that field for everyone (R8) or move everyone to the top group (R7).
+    syncing on would clear that field for everyone (R4, R8, R9) or move everyone to the top
+    group (R7). The attributes the config names count, and the default fields above.
     """
     if not snapshot.employees:
         return
+    where = {**DEFAULT_ATTRIBUTES, **settings.attributes_named()}
     missing = sorted(
-        key for key in settings.attributes_named() if key != "id"
+        key for key in where if key != "id"
         and not any(key in e.attributes for e in snapshot.employees.values())
     )
     if missing:
-        where = settings.attributes_named()
         names = ", ".join(f"{key} ({where[key]})" for key in missing)
+        named = [key for key in missing if key in settings.attributes_named()]
         raise RunStopped(
             f"Personio returned no value at all for {names}: these credentials may no longer read "
             "it; the run stopped before any change",
             hint="in Personio, let the API credentials read " + ", ".join(missing)
-            + ", or stop naming it in the config (personio360 check lists what is readable)",
+            + (", or stop naming it in the config (personio360 check lists what is readable)"
+               if named else ""),
         )
 
 

@@ -308,10 +308,10 @@ def _plan_employee(work: _Work, emp: Employee, email: str, match: Match) -> str 
         # R4/R5: 360Learning restores a deleted user only when created with ITS mail; a new mail
         # then follows as an update of the restored (same) account.
         mail = deleted.mail.strip() if deleted is not None and deleted.mail else wanted
+        first, last, job = _texts(work, emp)
         work.ops.append(CreateUser(
             employee_id=emp.id, user_id=None, mail=mail,
-            first_name=_text(work, emp.first_name), last_name=_text(work, emp.last_name),
-            job=_text(work, emp.position), group_id=targets[0][1] if targets else "",
+            first_name=first, last_name=last, job=job, group_id=targets[0][1] if targets else "",
             restore_of=match.user_id,
         ))
         follow_up = []
@@ -360,6 +360,15 @@ def _targets(work: _Work, emp: Employee) -> list[tuple[str, str]]:
     return out
 
 
+def _texts(work: _Work, emp: Employee) -> tuple[str | None, str | None, str | None]:
+    """The employee's first name, last name and position as rendered (R4)."""
+    texts = work.texts
+    try:
+        return texts[emp.first_name], texts[emp.last_name], texts[emp.position]
+    except KeyError:
+        return _text(work, emp.first_name), _text(work, emp.last_name), _text(work, emp.position)
+
+
 def _text(work: _Work, value: str | None) -> str | None:
     """``render`` of a default field's text, once for each distinct text of the plan."""
     try:
@@ -387,11 +396,11 @@ def _plan_update(work: _Work, emp: Employee, user: LmsUser, *, adopted: bool) ->
     want_mail = (emp.email or "").strip()
     if want_mail and user.mail != want_mail and (user.mail or "").strip().lower() != want_mail.lower():
         changes.append(FieldChange("mail", user.mail, want_mail))
-    for name, want, have in (("first name", _text(work, emp.first_name), user.first_name),
-                             ("last name", _text(work, emp.last_name), user.last_name)):
-        if want is not None and want != have:
-            changes.append(FieldChange(name, have, want))
-    job = _text(work, emp.position)
+    first, last, job = _texts(work, emp)
+    if first is not None and first != user.first_name:
+        changes.append(FieldChange("first name", user.first_name, first))
+    if last is not None and last != user.last_name:
+        changes.append(FieldChange("last name", user.last_name, last))
     if job != (user.job or None):
         changes.append(FieldChange("job", user.job, job))
     if adopted and user.to_be_deactivated_at:

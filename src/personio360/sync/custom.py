@@ -104,7 +104,7 @@ def plan_values(
         changes, final = lists
     if not changes:
         return None
-    return SetCustomValues(employee_id=emp.id, user_id=user_id, values=changes, final=final)
+    return SetCustomValues(emp.id, user_id, changes, final)  # (employee_id, user_id, values, final)
 
 
 def _unchanged(

@@ -89,8 +89,9 @@ def resolve(
         user = users.get(link.user_id)  # as _existing does, once for each of 100,000 (SPEC §6)
         how = "restore" if user is None or user.status == DELETED else "link"
         matches[employee_id] = Match(employee_id, how, link.user_id)
+    linked = len(matches)
     by_mapping: list[int] = []
-    for employee_id in pending:
+    for employee_id in pending if snapshot.external_ids else ():
         mapping = indexes.by_value.get(str(employee_id))
         if mapping is not None and mapping.target_id in snapshot.users and \
                 claimed.get(mapping.target_id, employee_id) == employee_id:
@@ -115,8 +116,10 @@ def resolve(
             continue
         claimed[user_id] = employee_id
         matches[employee_id] = _existing(snapshot, employee_id, user_id, "email")
-    if not pending:
-        return matches, errors  # every employee linked: already in id order
+    # each of the three passes matches in id order: one alone needs no sorting (SPEC §6)
+    passes = (linked, len(by_mapping), len(matches) - linked - len(by_mapping))
+    if sum(1 for count in passes if count) <= 1:
+        return matches, errors
     return dict(sorted(matches.items())), errors
 
 

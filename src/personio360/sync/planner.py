@@ -309,11 +309,10 @@ def _plan_employee(work: _Work, emp: Employee, email: str, match: Match) -> str 
         # then follows as an update of the restored (same) account.
         mail = deleted.mail.strip() if deleted is not None and deleted.mail else wanted
         first, last, job = _texts(work, emp)
-        work.ops.append(CreateUser(
-            employee_id=emp.id, user_id=None, mail=mail,
-            first_name=first, last_name=last, job=job, group_id=targets[0][1] if targets else "",
-            restore_of=match.user_id,
-        ))
+        # positional, in field order (employee_id, user_id, mail, first_name, last_name, job,
+        # group_id, restore_of): keywords cost more than the rest of the call, 100,000 times
+        work.ops.append(CreateUser(emp.id, None, mail, first, last, job,
+                                   targets[0][1] if targets else "", match.user_id))
         follow_up = []
         if deleted is not None and mail.lower() != wanted.lower():
             follow_up.append(FieldChange("mail", mail, wanted))
@@ -384,10 +383,9 @@ def _plan_external_id(work: _Work, employee_id: int, user_id: str | None) -> Non
     mapping = work.snapshot.external_ids.get(user_id) if user_id else None
     if mapping is not None and mapping.value == str(employee_id):
         return
-    work.ops.append(SetExternalId(
-        employee_id=employee_id, user_id=user_id, platform=work.platform,
-        mapping_id=mapping.id if mapping else None, before=mapping.value if mapping else None,
-    ))
+    # positional (employee_id, user_id, platform, mapping_id, before): see CreateUser's
+    work.ops.append(SetExternalId(employee_id, user_id, work.platform,
+                                  mapping.id if mapping else None, mapping.value if mapping else None))
 
 
 def _plan_update(work: _Work, emp: Employee, user: LmsUser, *, adopted: bool) -> None:
@@ -463,10 +461,9 @@ def _plan_manager(
         return
     if wanted_emp is None and not current:
         return
-    ops.append(SetManager(
-        employee_id=emp.id, user_id=user_id, manager_employee_id=wanted_emp,
-        manager_user_id=wanted_user, remove=tuple(sorted(current)) if current else (),
-    ))
+    # positional (employee_id, user_id, manager_employee_id, manager_user_id, remove)
+    ops.append(SetManager(emp.id, user_id, wanted_emp, wanted_user,
+                          tuple(sorted(current)) if current else ()))
 
 
 def _order_mail_changes(work: _Work) -> None:

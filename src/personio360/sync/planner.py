@@ -10,27 +10,25 @@ from __future__ import annotations
 
 __all__ = ["Draft", "draft", "plan"]
 
-import datetime as dt
 import gc
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from personio360.config import GroupSettings, Settings
 from personio360.domain import CustomValue, Employee, LmsUser
 from personio360.sync import custom
 from personio360.sync.fields import MEMO_LIMIT, clean_email, raw_key, render
 from personio360.sync.groups import GroupIndex, cascade, target_group
+from personio360.sync.leavers import plan_leavers
+from personio360.sync.mail_order import order_mail_changes
 from personio360.sync.matching import Match, resolve
 from personio360.sync.operations import (
     AdoptUser,
-    CloseLink,
     CreateCustomField,
     CreateUser,
-    DeactivateUser,
-    DeleteUser,
     EmployeeError,
     FieldChange,
     MoveUser,
@@ -229,8 +227,10 @@ def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> D
         user_id = _plan_employee(work, scoped[emp_id], emails[emp_id], match)
         if user_id is not None:
             waiting[user_id] = scoped[emp_id]
-    _plan_leavers(work, scoped)
-    _order_mail_changes(work)
+    leaving, leaving_errors = plan_leavers(snapshot, settings, scoped, work.taken_over)
+    work.ops.extend(leaving)
+    work.errors.extend(leaving_errors)
+    order_mail_changes(work.ops, snapshot.users)
     if employee_id is not None:  # the person's operations, and the fields they need (R8)
         work.ops = [op for op in work.ops
                     if op.employee_id == employee_id or isinstance(op, CreateCustomField)]
@@ -464,100 +464,3 @@ def _plan_manager(
     # positional (employee_id, user_id, manager_employee_id, manager_user_id, remove)
     ops.append(SetManager(emp.id, user_id, wanted_emp, wanted_user,
                           tuple(sorted(current)) if current else ()))
-
-
-def _order_mail_changes(work: _Work) -> None:
-    """R4: mail changes whose new mail another managed user still holds wait for that user's own
-    change; a cycle (two employees swapping emails) is broken by first moving one user to a
-    temporary mail, since 360Learning keeps mails unique."""
-    changes = {
-        i: op for i, op in enumerate(work.ops)
-        if isinstance(op, UpdateUser) and any(c.name == "mail" for c in op.fields_changed)
-    }
-    if not changes:
-        return
-    holder = {(work.snapshot.users[op.user_id].mail or "").strip().lower(): i
-              for i, op in changes.items() if op.user_id is not None and op.user_id in work.snapshot.users}
-
-    def new_mail(op: UpdateUser) -> str:
-        return next((c.after or "") for c in op.fields_changed if c.name == "mail").strip().lower()
-
-    ordered: list[int] = []
-    state: dict[int, str] = {}
-    for start in sorted(changes, key=lambda i: changes[i].employee_id or 0):
-        chain: list[int] = []
-        i: int | None = start
-        while i is not None and i not in state:
-            state[i] = "visiting"
-            chain.append(i)
-            nxt = holder.get(new_mail(changes[i]))
-            i = nxt if nxt != i else None
-        if i is not None and state.get(i) == "visiting":
-            _break_cycle(work, changes[i])
-        for j in reversed(chain):
-            state[j] = "done"
-            ordered.append(j)
-    for sequence, i in enumerate(ordered, start=1):
-        work.ops[i] = replace(changes[i], sequence=sequence)
-
-
-def _break_cycle(work: _Work, op: UpdateUser) -> None:
-    """Move ``op``'s user to a temporary mail before any mail change of the run (sequence 0 is
-    taken by non-mail updates, so the temporary step takes a negative one)."""
-    before = next(c.before for c in op.fields_changed if c.name == "mail") or ""
-    local, _, domain = before.partition("@")
-    temporary = f"{local}+personio360-{op.employee_id}@{domain}" if domain else before
-    work.ops.append(UpdateUser(employee_id=op.employee_id, user_id=op.user_id,
-                               fields_changed=(FieldChange("mail", before, temporary),), sequence=-1))
-
-
-def _plan_leavers(work: _Work, scoped: dict[int, Employee]) -> None:
-    """R5: links whose employee is out of scope end; R6: nothing else is ever removed."""
-    snapshot, settings = work.snapshot, work.settings
-    admin = settings.learning360.connector_admin_email.strip().lower()
-    for emp_id, link in sorted(snapshot.links.items()):
-        if emp_id in scoped:
-            continue
-        reason = _leaving_reason(snapshot.employees.get(emp_id))
-        heir = work.taken_over.get(link.user_id)
-        if heir is not None and heir != emp_id:
-            work.ops.append(CloseLink(employee_id=emp_id, user_id=link.user_id,
-                                      reason=f"{reason}; the user now serves employee {heir}"))
-            continue
-        user = snapshot.users.get(link.user_id)
-        if user is None or user.status == "deleted":
-            work.ops.append(CloseLink(employee_id=emp_id, user_id=link.user_id,
-                                      reason=f"{reason}; the user is already deleted"))
-            continue
-        if (user.mail or "").strip().lower() == admin:
-            work.errors.append(EmployeeError(
-                emp_id, "protected_user",
-                f"{reason}, but the user {user.mail} is the connector admin: it is never deleted "
-                "or deactivated by the connector; change learning360.connector_admin_email first",
-            ))
-            continue
-        if settings.safety.leavers == "deactivate":
-            if user.to_be_deactivated_at:
-                work.ops.append(CloseLink(employee_id=emp_id, user_id=user.id,
-                                          reason=f"{reason}; deactivation already scheduled"))
-            else:
-                work.ops.append(DeactivateUser(employee_id=emp_id, user_id=user.id, reason=reason,
-                                               mail=user.mail, at=_tomorrow(snapshot.taken_at)))
-        else:
-            work.ops.append(DeleteUser(employee_id=emp_id, user_id=user.id, reason=reason,
-                                       mail=user.mail))
-
-
-def _leaving_reason(emp: Employee | None) -> str:
-    if emp is None:
-        return "the employee is no longer in Personio"
-    status = (emp.status or "").strip().lower()
-    if status not in IN_SCOPE_STATUSES:
-        return f"the employee's status is {status or 'empty'}"
-    return "the employee no longer matches any enabled synced group"
-
-
-def _tomorrow(now: dt.datetime) -> str:
-    """360Learning wants a future date for ``toBeDeactivatedAt``: the next midnight UTC."""
-    day = (now.astimezone(dt.UTC) + dt.timedelta(days=1)).date()
-    return f"{day.isoformat()}T00:00:00.000Z"

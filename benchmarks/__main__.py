@@ -164,7 +164,7 @@ def render(results: dict[str, Any]) -> str:
     lines.append("floor: the time the published limits need for those calls (360Learning 50 reads/s and "
                  "10 writes/s, Personio 300 list calls/min, bursts of 15/s), times the factor;")
     lines.append("the binding limit is the slowest of them. seq floor: the floor if every read must come "
-                 "before the first write (run_sync today).")
+                 "before the first write (run_sync writes while it reads, so it can beat it).")
     lines.append("Planning: CPU seconds of plan() (best of 3); memory = the snapshot it plans from + "
                  "plan()'s own peak (tracemalloc); peak MB of the sync runs: the child's max RSS.")
     for plan in results["planning"]:

@@ -15,8 +15,7 @@ read limiter never idles while a read is waiting (issue 5, benchmarks/README.md)
 
 from __future__ import annotations
 
-__all__ = ["Gathering", "gather_snapshot", "start_gathering", "verify_connector_admin",
-           "wanted_attributes"]
+__all__ = ["Gathering", "start_gathering", "verify_connector_admin", "wanted_attributes"]
 
 import datetime as dt
 import queue
@@ -107,23 +106,6 @@ class Gathering:
         self.close()
 
 
-def gather_snapshot(
-    settings: Settings,
-    personio: EmployeeSource,
-    lms: Learning360Client,
-    store: Store,
-    *,
-    workers: int = 8,
-    users: Iterable[LmsUser] | None = None,
-    groups: Iterable[Group] | None = None,
-    focus: int | None = None,
-) -> Snapshot:
-    """Read everything the planner needs; ``users``/``groups`` may be passed when already read (R10)."""
-    with start_gathering(settings, personio, lms, store, workers=workers, users=users,
-                         groups=groups, focus=focus) as gathering:
-        return gathering.complete()
-
-
 def start_gathering(
     settings: Settings,
     personio: EmployeeSource,
@@ -135,7 +117,9 @@ def start_gathering(
     groups: Iterable[Group] | None = None,
     focus: int | None = None,
 ) -> Gathering:
-    """Read the lists whole and start the per-user reads; return once the lists are read.
+    """Read the lists whole and start the per-user reads; return once the lists are read
+    (``Gathering.complete`` waits for the rest). ``users``/``groups`` may be passed when
+    already read (R10).
 
     ``focus`` (``sync --employee``) limits the per-user reads to that employee's user: the
     lists are still read whole, since matching and duplicate emails (R2, R15) need them.

@@ -242,14 +242,14 @@ def _stopped(store: Store, run_id: int, started: dt.datetime, plan: Plan | None,
 
     A failed per-user read stops before any leaver is removed (R13a), so its message says so."""
     applied = sum(executor.applied.values())
+    hint = _reading_failed(stop).hint if reading else stop.hint
     if reading and not applied:
-        message = f"reading failed, nothing was changed: {stop}"
+        message = str(_reading_failed(stop))
     elif reading:
         message = (f"reading failed after {applied} changes, no one was removed: {stop}; "
                    "the next run picks up from here")
     else:
         message = f"stopped after {applied} changes: {stop}; the next run picks up from here"
-    hint = stop.hint or ("run personio360 check to see what is wrong" if reading else None)
     errors = (*plan.errors, *executor.errors) if plan else tuple(executor.errors)
     return _finish(store, run_id, started, Outcome.STOPPED, plan=plan, executor=executor,
                    errors=errors, message=message, hint=hint)

@@ -27,7 +27,7 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def examples(doc: dict[str, Any], schema: dict[str, Any]) -> list[Any]:
+def examples(doc: dict[str, Any], schema: dict[str, Any]) -> list[Any]:  # noqa: PLR0911 (one return per schema form)
     """Every body the schema's examples can build: one per ``oneOf``/enum branch where it matters."""
     schema = _resolve(doc, schema)
     for key in ("oneOf", "anyOf"):

@@ -14,7 +14,9 @@ runs one fault-free sync, and compares with a fault-free reference run of the sa
 - ``unmanaged_writes``: any write naming a user the connector does not manage, or any change
   to such a user's state;
 - ``wrong_deletions``: a user deleted (or restored) that the reference did not delete;
-- ``writes_after_failed_read``: a run that stopped on a failed read yet wrote (R13a);
+- ``writes_after_failed_read``: a run that stopped on a failed list read yet wrote (R13a), or
+  on a failed per-user read (managers, custom values: read while the lists' writes go out,
+  issue 5) yet removed someone;
 - ``unexpected_exit``: a faulted run ending other than 0, 1, 3 (SPEC §2) or killed, a
   traceback, or a final run whose exit code differs from the reference's;
 - ``not_converged``: the plan after the final sync is not empty (R14);
@@ -598,8 +600,27 @@ def _judge_run(result: Result, chaos: Side, run: int, code: int | None, err: str
         result.violations["unexpected_exit"] += 1
         result.notes.append(f"run {run} exit {code}: {err.strip()[-600:]}")
     if code == 3 and "reading failed" in err:
-        wrote = sum(1 for w in chaos.recorder.writes if w[0] == run)
-        result.violations["writes_after_failed_read"] += wrote
+        wrote = [w for w in chaos.recorder.writes if w[0] == run]
+        if "nothing was changed" in err:  # a list read (R13a): not one write
+            result.violations["writes_after_failed_read"] += len(wrote)
+        else:  # a user's own reads, while the lists' writes went out: no one removed
+            removals = [w for w in wrote if _removes(w)]
+            result.violations["writes_after_failed_read"] += len(removals)
+            result.notes += [f"run {run}: removed after a failed read: {w[1]} {w[2]}" for w in removals[:3]]
+
+
+def _removes(write: tuple[int, str, str, bytes]) -> bool:
+    """A write that deletes a user or schedules its deactivation (R5)."""
+    _run, method, path, body = write
+    if re.fullmatch(r"/api/v2/users/[0-9a-f]{24}", path) is None:
+        return False
+    if method == "DELETE":
+        return True
+    try:
+        changes = json.loads(body) if method == "PATCH" else None
+    except ValueError:
+        return False
+    return isinstance(changes, dict) and changes.get("toBeDeactivatedAt") is not None
 
 
 def _compare(result: Result, ref: Side, chaos: Side, before: dict[str, Any]) -> None:

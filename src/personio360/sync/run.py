@@ -240,12 +240,11 @@ def _stopped(store: Store, run_id: int, started: dt.datetime, plan: Plan | None,
              stop: ApiError, *, reading: bool) -> RunReport:
     """The run stopped on an API error (R14): what landed stays; the next run picks up.
 
-    A failed per-user read stops before any leaver is removed (R13a), so its message says so."""
+    A failed per-user read stops before any leaver is removed, so its message says so; only a
+    failure before any write could start says "nothing was changed" (``_reading_failed``)."""
     applied = sum(executor.applied.values())
     hint = _reading_failed(stop).hint if reading else stop.hint
-    if reading and not applied:
-        message = str(_reading_failed(stop))
-    elif reading:
+    if reading:  # writes may have been on their way, even with none recorded as applied
         message = (f"reading failed after {applied} changes, no one was removed: {stop}; "
                    "the next run picks up from here")
     else:

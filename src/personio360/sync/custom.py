@@ -150,10 +150,6 @@ class ValuesContext(NamedTuple):
     synced_ids: frozenset[str]
     #: fields the connector owned under a configured name, since renamed (R8: their values go)
     stale: frozenset[str]
-    #: each configured attribute's field type
-    types: dict[str, str]
-    #: each configured name's field id (None: created in this run)
-    ids: dict[str, str | None]
     #: (attribute, name, field id, type, the id ``final`` names) of each configured field, by
     #: attribute: what every user's values are compared with, in the order they are listed
     configured: tuple[tuple[str, str, str | None, str, str], ...]
@@ -180,7 +176,7 @@ def values_context(snapshot: Snapshot, settings: Settings, ids: dict[str, str | 
         (attribute, name, ids.get(name), types[attribute], ids.get(name) or f"{NEW}{name}")
         for attribute, name in sorted(settings.custom_fields.items())
     )
-    return ValuesContext(live, synced_ids, stale, types, ids, configured, {},
+    return ValuesContext(live, synced_ids, stale, configured, {},
                          tuple(c[0] for c in configured), {})
 
 

@@ -148,11 +148,6 @@ class Draft:
     in_scope: int
 
     @property
-    def operations(self) -> list[Operation]:
-        """The list-decided operations, in apply order."""
-        return _ordered(self.work.ops)
-
-    @property
     def errors(self) -> tuple[EmployeeError, ...]:
         return _sorted_errors(self.work.errors)
 
@@ -166,18 +161,17 @@ class Draft:
         _finish(self.work, ops, emp, user_id, managers, values)
         return ops
 
-    def complete(self, finished: Iterable[Operation], *, deletion_limit: int | None = None) -> Plan:
+    def complete(self, finished: Iterable[Operation]) -> Plan:
         """The whole Plan: the list-decided operations and what ``finish`` returned for each user."""
         snapshot, settings = self.work.snapshot, self.work.settings
         with _collector_paused():
-            operations = tuple(_ordered([*self.work.ops, *finished]))
+            operations = tuple(in_apply_order([*self.work.ops, *finished]))
         return Plan(
             operations=operations,
             errors=self.errors,
             in_scope=self.in_scope,
             managed=len(snapshot.links),
-            deletion_limit=settings.safety.deletion_limit(len(snapshot.links))
-            if deletion_limit is None else deletion_limit,
+            deletion_limit=settings.safety.deletion_limit(len(snapshot.links)),
         )
 
 
@@ -237,11 +231,6 @@ def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> D
         work.errors = [e for e in work.errors if e.employee_id == employee_id]
         waiting = {u: emp for u, emp in waiting.items() if emp.id == employee_id}
     return Draft(work, waiting, in_scope=len(scoped))
-
-
-def _ordered(ops: list[Operation]) -> list[Operation]:
-    """Apply order: by phase, then the R4 mail-change sequence, then employee (deterministic)."""
-    return in_apply_order(ops)
 
 
 def _sorted_errors(errors: list[EmployeeError]) -> tuple[EmployeeError, ...]:

@@ -171,6 +171,18 @@ def test_r11_check_reports_an_unreadable_group_level(make_env: MakeEnv) -> None:
     assert "office" in (failure.fix or "")
 
 
+@pytest.mark.parametrize("key", ["position", "supervisor"])
+def test_r11_check_reports_an_unreadable_default_field(make_env: MakeEnv, key: str) -> None:
+    """The job title or the supervisor no longer readable (a sync would stop, R13a) fails a check line."""
+    env = make_env(levels=(), custom_fields={})
+    env.personio.set_whitelisted(key, False)
+
+    results = env.check()
+
+    failure = failure_about(results, key)
+    assert failure.fix == f"in Personio, Settings > API credentials: whitelist the attribute {key!r}"
+
+
 def test_r2_r11_check_says_when_360learning_refuses_the_external_id_platform(make_env: MakeEnv) -> None:
     """A reserved platform name (`360learning`) fails a check line that names the setting to change."""
     env = make_env(levels=(), custom_fields={})

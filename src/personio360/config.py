@@ -14,11 +14,15 @@ __all__ = [
     "Credentials",
     "GroupSettings",
     "Settings",
+    "WebhookSecrets",
     "find_config",
     "load_config",
     "load_credentials",
+    "load_webhook_secrets",
+    "parse_duration",
 ]
 
+import ipaddress
 import math
 import os
 import re
@@ -27,6 +31,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -49,6 +54,20 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def parse_duration(value: str) -> timedelta:
+    """A duration as the config writes it (``"30s"``, ``"15m"``, ``"24h"``, ``"2d"``)."""
+    match = _DURATION.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f'{value!r} is not a duration such as "30m", "1h" or "1d"')
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value.strip()
 
 
 class _Model(BaseModel):
@@ -139,22 +158,23 @@ class Safety(_Model):
     leavers: Literal["delete", "deactivate"] = "delete"
     #: ``sync --plan`` refuses a saved plan older than this (issue 8): its inputs are stale
     plan_max_age: str = "24h"
+    #: R13b/R17: ``max_deletions`` is a budget over this sliding window, shared by every run
+    deletion_window: str = "24h"
 
-    @field_validator("plan_max_age")
+    @field_validator("plan_max_age", "deletion_window")
     @classmethod
-    def _age(cls, value: str) -> str:
-        match = _DURATION.match(value)
-        if not match or int(match.group(1)) == 0:
-            raise ValueError(f'{value!r} is not a duration such as "30m", "24h" or "2d"')
-        return value.strip()
+    def _durations(cls, value: str) -> str:
+        return _duration(value)
 
     @property
     def max_plan_age(self) -> timedelta:
         """``plan_max_age`` as a duration."""
-        match = _DURATION.match(self.plan_max_age)
-        assert match is not None
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return timedelta(**{unit: int(match.group(1))})
+        return parse_duration(self.plan_max_age)
+
+    @property
+    def window(self) -> timedelta:
+        """``deletion_window`` as a duration (R13b across runs, R17)."""
+        return parse_duration(self.deletion_window)
 
     @field_validator("max_deletions", mode="before")
     @classmethod
@@ -185,22 +205,67 @@ class Safety(_Model):
 
 
 class Schedule(_Model):
-    every: str = "1h"
+    """The full sync's interval; unset, ``"1h"``, or ``"24h"`` while changes are on (R17):
+    the changes runs carry the day, the full sync is the safety net."""
+
+    every: str | None = None
 
     @field_validator("every")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        match = _DURATION.match(value)
-        if not match or int(match.group(1)) == 0:
-            raise ValueError(f'{value!r} is not a duration such as "30m", "1h" or "1d"')
-        return value.strip()
+    def _every(cls, value: str | None) -> str | None:
+        return None if value is None else _duration(value)
+
+
+class ChangesSettings(_Model):
+    """R17: near-real-time changes runs (``serve`` and ``schedule`` in production)."""
+
+    #: how often Personio's ``updated_since`` is polled; ``"off"``: webhooks and full syncs only
+    poll_every: str = "1m"
+    #: R17's cursor overlap: Personio documents no time zone for ``updated_since``, so each
+    #: poll asks again for a margin before the last one (employees unchanged since are skipped)
+    overlap: str = "15m"
+    #: a burst of deliveries within this long is one changes run
+    coalesce: str = "2s"
+
+    @field_validator("poll_every")
+    @classmethod
+    def _poll(cls, value: str) -> str:
+        return "off" if value.strip() == "off" else _duration(value)
+
+    @field_validator("overlap", "coalesce")
+    @classmethod
+    def _others(cls, value: str) -> str:
+        return _duration(value)
 
     @property
-    def interval(self) -> timedelta:
-        match = _DURATION.match(self.every)
-        assert match is not None
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return timedelta(**{unit: int(match.group(1))})
+    def poll_interval(self) -> timedelta | None:
+        return None if self.poll_every == "off" else parse_duration(self.poll_every)
+
+
+class WebhooksSettings(_Model):
+    """R17: where Personio and 360Learning reach ``serve`` (``webhooks setup`` registers it)."""
+
+    public_url: str
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an https:// URL")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            raise ValueError(f"{value!r} must use https:// (plain http only for loopback "
+                             "addresses, such as the emulators')")
+        return value.strip().rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class StateSettings(_Model):
@@ -218,6 +283,8 @@ class Settings(_Model):
     custom_fields: dict[str, str] = Field(default_factory=dict)
     safety: Safety = Field(default_factory=Safety)
     schedule: Schedule = Field(default_factory=Schedule)
+    changes: ChangesSettings | None = None
+    webhooks: WebhooksSettings | None = None
     state: StateSettings = Field(default_factory=StateSettings)
     source: Path | None = Field(default=None, exclude=True)
 
@@ -252,6 +319,24 @@ class Settings(_Model):
             return self.state.url
         base = self.source.parent if self.source else Path.cwd()
         return f"sqlite:///{base / f'personio360-{self.environment}.db'}"
+
+    @property
+    def changes_on(self) -> bool:
+        """R17: a ``[changes]`` or ``[webhooks]`` table turns changes runs on (production)."""
+        return self.changes is not None or self.webhooks is not None
+
+    @property
+    def changes_or_default(self) -> ChangesSettings:
+        return self.changes or ChangesSettings()
+
+    @property
+    def full_sync_every(self) -> str:
+        """The full sync's interval as written: ``[schedule] every``, else 1h (24h with changes on)."""
+        return self.schedule.every or ("24h" if self.changes_on else "1h")
+
+    @property
+    def full_sync_interval(self) -> timedelta:
+        return parse_duration(self.full_sync_every)
 
     @property
     def enabled_groups(self) -> tuple[GroupSettings, ...]:
@@ -361,6 +446,41 @@ def load_credentials(settings: Settings, environ: Mapping[str, str] | None = Non
             "(VAR=value, one per line); never in the TOML file",
         )
     return Credentials.model_validate(values)
+
+
+class WebhookSecrets(_Model):
+    """R17: what authenticates deliveries; each may hold several (a rotation, several
+    360Learning subscriptions: one signing secret each), none may be empty."""
+
+    personio_tokens: tuple[SecretStr, ...] = ()
+    learning360_secrets: tuple[SecretStr, ...] = ()
+
+
+#: the token Personio sends, the one being rotated out, and 360Learning's signing secrets
+WEBHOOK_VARS = ("PERSONIO_WEBHOOK_TOKEN", "PERSONIO_WEBHOOK_TOKEN_PREVIOUS", "LEARNING360_WEBHOOK_SECRET")
+
+
+def load_webhook_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> WebhookSecrets:
+    """The receivers' secrets (R17), from the environment or ``.env`` like the credentials.
+
+    ``LEARNING360_WEBHOOK_SECRET`` may list several secrets separated by spaces: 360Learning
+    signs each subscription with its own. A receiver without its secret refuses every
+    delivery (401): nothing unauthenticated is ever recorded."""
+    values = _env_and_dotenv(settings, environ)
+    tokens = [values.get(var, "").strip() for var in WEBHOOK_VARS[:2]]
+    secrets = values.get(WEBHOOK_VARS[2], "").split()
+    return WebhookSecrets(personio_tokens=tuple(SecretStr(t) for t in tokens if t),
+                          learning360_secrets=tuple(SecretStr(s) for s in secrets))
+
+
+def _env_and_dotenv(settings: Settings, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment first, then ``.env`` beside the config, then in the working directory."""
+    merged = {k: v for k, v in (environ if environ is not None else os.environ).items() if v}
+    for candidate in _dotenv_files(settings):
+        for key, value in dotenv_values(candidate).items():
+            if value:
+                merged.setdefault(key, value)
+    return merged
 
 
 def _dotenv_files(settings: Settings) -> list[Path]:

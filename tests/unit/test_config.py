@@ -92,7 +92,7 @@ def test_a_valid_file_loads_with_every_value_normalised(tmp_path: Path) -> None:
     assert loaded.custom_fields == {"department": "Department", "dynamic_1234567": "T-shirt size"}
     assert loaded.safety.max_deletions == "7.5%"
     assert loaded.safety.leavers == "deactivate"
-    assert loaded.schedule.interval.total_seconds() == 1800
+    assert loaded.full_sync_interval.total_seconds() == 1800
     assert loaded.source == (tmp_path / "personio360.toml").resolve()
 
 
@@ -123,7 +123,7 @@ def test_the_minimal_file_takes_the_documented_defaults(tmp_path: Path) -> None:
     assert loaded.custom_fields == {}
     assert loaded.safety.max_deletions is None
     assert loaded.safety.leavers == "delete"
-    assert loaded.schedule.every == "1h"
+    assert loaded.schedule.every is None and loaded.full_sync_every == "1h"
 
 
 # --- every problem at once ------------------------------------------------------------------

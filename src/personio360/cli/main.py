@@ -305,14 +305,14 @@ def schedule(config: str | None) -> int:
     with open_context(settings) as ctx:
         plan = Schedule(
             run_once=lambda: run_sync(settings, ctx.personio, ctx.lms, ctx.store),
-            interval=settings.schedule.interval.total_seconds(),
+            interval=settings.full_sync_interval.total_seconds(),
             on_report=lambda report: render_report(console, report),
             on_problem=lambda message: err.print(f"[yellow]warning:[/] {escape(redact(message))}"),
             jitter=0.05,
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: plan.stop.set())
-        console.print(f"Syncing every {settings.schedule.every}; stop with Ctrl-C or SIGTERM.")
+        console.print(f"Syncing every {settings.full_sync_every}; stop with Ctrl-C or SIGTERM.")
         plan.run_forever()
     console.print(f"Schedule stopped after {plan.runs} runs.")
     return 0

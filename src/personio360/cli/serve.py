@@ -51,7 +51,7 @@ def _serve(config: str | None, host: str, port: int) -> int:
             schedule = threading.Thread(target=admin.schedule().run_forever, daemon=True,
                                         name="personio360-schedule")
             schedule.start()
-            console.print(f"Syncing every {settings.schedule.every} (production, R12).")
+            console.print(f"Syncing every {settings.full_sync_every} (production, R12).")
         console.print(f"personio360 admin page on http://{host}:{port}/ ({settings.environment}); "
                       "stop with Ctrl-C.")
         try:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from personio360.errors import ConfigError
 from personio360.store.activation import ActivationRepository
+from personio360.store.events import ChangeFeed
 from personio360.store.links import LinkRepository
 from personio360.store.lock import RunLock
 from personio360.store.runs import RunRepository
@@ -35,6 +36,7 @@ class Store:
         self.links = LinkRepository(self.sessions)
         self.runs = RunRepository(self.sessions)
         self.activation = ActivationRepository(self.sessions)
+        self.feed = ChangeFeed(self.sessions)
         self.lock = RunLock(engine)
 
     @contextlib.contextmanager

@@ -7,7 +7,7 @@ __all__ = ["ErrorRecord", "OperationRecord", "PeoplePage", "RunDetail", "RunRepo
 
 import datetime as dt
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,8 @@ from personio360.store.tables import ErrorRow, OperationRow, RunRow
 
 RUNNING = "running"
 INTERRUPTED = "interrupted"
+#: the operation kinds that remove a user (R5), counted against the deletion budget (R13b)
+_REMOVALS = ("delete_user", "deactivate_user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class RunSummary:
     outcome: str
     counts: dict[str, Any]
     message: str | None
+    #: ``full`` or ``changes`` (R17)
+    kind: str = "full"
 
     @property
     def duration(self) -> float | None:
@@ -92,7 +96,7 @@ class RunRepository:
         bind = sessions.kw.get("bind")
         self._dialect: str = bind.dialect.name if bind is not None else ""
 
-    def start(self, command: str, environment: str) -> int:
+    def start(self, command: str, environment: str, kind: str = "full") -> int:
         """Record a new run; runs left ``running`` by a killed process become ``interrupted``."""
         now = dt.datetime.now(dt.UTC)
         with self._sessions.begin() as session:
@@ -100,17 +104,38 @@ class RunRepository:
                 update(RunRow).where(RunRow.outcome == RUNNING).values(
                     outcome=INTERRUPTED, message="the process ended before the run finished")
             )
-            row = RunRow(command=command, environment=environment, started_at=now,
+            row = RunRow(command=command, kind=kind, environment=environment, started_at=now,
                          outcome=RUNNING, counts={})
             session.add(row)
             session.flush()
             return row.id
 
-    def finish(self, run_id: int, outcome: str, counts: dict[str, Any], message: str | None) -> None:
+    def finish(self, run_id: int, outcome: str, counts: dict[str, Any], message: str | None,
+               *, also: Callable[[Session], None] | None = None) -> None:
+        """Record the run's end; ``also`` writes in the same transaction what must land with it
+        (R17: a completed run's change cursor and processed events, or neither)."""
         with self._sessions.begin() as session:
             session.execute(update(RunRow).where(RunRow.id == run_id).values(
                 outcome=outcome, counts=counts, message=redact(message) if message else None,
                 ended_at=dt.datetime.now(dt.UTC)))
+            if also is not None:
+                also(session)
+
+    def deletions_since(self, since: dt.datetime) -> int:
+        """R13b across runs (R17): users removed (deleted or deactivated) since ``since``, by
+        every run of this store, full or changes."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.count()).select_from(OperationRow)
+                .where(OperationRow.kind.in_(_REMOVALS), OperationRow.outcome == "applied",
+                       OperationRow.at >= since)) or 0
+
+    def last_ended(self, kind: str, *, outcomes: Collection[str]) -> RunSummary | None:
+        """The newest run of ``kind`` that ended with one of ``outcomes``."""
+        with self._sessions() as session:
+            row = session.scalars(select(RunRow).where(RunRow.kind == kind, RunRow.outcome.in_(outcomes))
+                                  .order_by(RunRow.id.desc()).limit(1)).first()
+            return _summary(row) if row is not None else None
 
     def add_error(self, session: Session, run_id: int, error: ErrorRecord) -> None:
         session.add(ErrorRow(run_id=run_id, employee_id=error.employee_id, code=error.code,
@@ -283,7 +308,7 @@ def _placeholder(text: str) -> bool:
 def _summary(row: RunRow) -> RunSummary:
     return RunSummary(row.id, row.command, row.environment, _utc(row.started_at),
                       _utc(row.ended_at) if row.ended_at else None, row.outcome,
-                      dict(row.counts or {}), row.message)
+                      dict(row.counts or {}), row.message, row.kind or "full")
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-__all__ = ["Base", "ErrorRow", "LinkRow", "LockRow", "OperationRow", "OwnedFieldRow", "RunRow"]
+__all__ = [
+    "Base", "ChangeEventRow", "EmployeeSeenRow", "ErrorRow", "FeedMarkerRow", "LinkRow", "LockRow",
+    "OperationRow", "OwnedFieldRow", "RunRow",
+]
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,6 +59,8 @@ class RunRow(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     command: Mapped[str] = mapped_column(String(100))
+    #: ``full`` (every employee) or ``changes`` (R17: only those that changed)
+    kind: Mapped[str] = mapped_column(String(20), default="full", server_default="full")
     environment: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -68,7 +84,9 @@ class OperationRow(Base):
 
     __table_args__ = (Index("ix_operations_employee", "employee_id"),
                       # a run's people, page by page (issue 9)
-                      Index("ix_operations_run_employee", "run_id", "employee_id"))
+                      Index("ix_operations_run_employee", "run_id", "employee_id"),
+                      # R13b across runs: the window's deletions (R17)
+                      Index("ix_operations_kind_at", "kind", "at"))
 
 
 class ErrorRow(Base):
@@ -90,3 +108,50 @@ class LockRow(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChangeEventRow(Base):
+    """R17: one verified delivery, recorded before it is answered; a hint of whom to re-read.
+
+    ``event_key`` dedupes at-least-once deliveries (360Learning's ``webhook-id``; for Personio,
+    which documents no event id, the event name, entity and time). ``processed_at`` is set by
+    the completed changes run (``run_id``) that re-read its person."""
+
+    __tablename__ = "change_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_key: Mapped[str] = mapped_column(String(200))
+    event_name: Mapped[str] = mapped_column(String(100))
+    employee_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    occurred_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (UniqueConstraint("provider", "event_key", name="uq_change_events_key"),
+                      Index("ix_change_events_pending", "processed_at"))
+
+
+class FeedMarkerRow(Base):
+    """R17: a point in time of the change feed (the poll cursor, the last poll, the last event)."""
+
+    __tablename__ = "feed_markers"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EmployeeSeenRow(Base):
+    """R17: what a completed run last synced an employee from: their ``last_modified_at`` (an
+    overlap re-listing of the same is nothing to do), supervisor (whose reports a changed
+    supervisor affects, R9) and whether they were in scope (R9's manager for reports not read)."""
+
+    __tablename__ = "employees_seen"
+    employee_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_modified_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    supervisor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    in_scope: Mapped[bool] = mapped_column(Boolean)
+    run_id: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_employees_seen_supervisor", "supervisor_id"),)

@@ -154,7 +154,7 @@ class Admin:
             "learning360_client_id": mask(creds.learning360_client_id.get_secret_value()),
             "connector_admin": self.settings.learning360.connector_admin_email,
             "platform": self.settings.learning360.external_id_platform,
-            "schedule": self.settings.schedule.every,
+            "schedule": self.settings.full_sync_every,
             "state": make_url(self.settings.state_url).render_as_string(hide_password=True),
         }
 
@@ -253,7 +253,7 @@ class Admin:
         def problem(message: str) -> None:
             log.warning("scheduled run: %s", redact(message))
 
-        return Schedule(run_once=self.run_scheduled, interval=self.settings.schedule.interval.total_seconds(),
+        return Schedule(run_once=self.run_scheduled, interval=self.settings.full_sync_interval.total_seconds(),
                         on_problem=problem, jitter=0.05, stop=self.stop, wait=wait)
 
     # --- history (R16) ------------------------------------------------------------------

@@ -15,6 +15,15 @@ Kinds:
 - ``lose_response``: handle the request (the write lands), then close the connection before
   the answer is complete: the client cannot tell whether it succeeded.
 
+Delivery kinds act on the webhook deliveries an emulator *sends* (``deliveries.py``), never on
+the requests it answers; ``path`` matches the event name (``person\\.updated``), ``method`` is
+ignored, and they are drawn once per event when it is queued:
+
+- ``delivery_drop``: the event is never sent (a vendor losing it).
+- ``delivery_delay``: its first attempt waits ``delay`` extra seconds.
+- ``delivery_duplicate``: it is sent twice (the same body, id and signature scheme).
+- ``delivery_reorder``: it is held back until a later event has been sent.
+
 Each rule matches a method set (``GET``, ``WRITE`` = anything else, or an exact method) and a
 path regex; ``after`` skips that many matching calls, ``count`` caps how often it fires, and
 ``probability`` draws from the plan's own seeded RNG, so a plan replays identically.
@@ -22,7 +31,7 @@ path regex; ``after`` skips that many matching calls, ``count`` caps how often i
 
 from __future__ import annotations
 
-__all__ = ["Fault", "FaultInjector", "FaultKind", "FaultPlan"]
+__all__ = ["DELIVERY_KINDS", "Fault", "FaultInjector", "FaultKind", "FaultPlan"]
 
 import asyncio
 import logging
@@ -37,7 +46,11 @@ from typing import Any, Literal
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FaultKind = Literal["latency", "slow", "status", "drop", "lose_response"]
+FaultKind = Literal["latency", "slow", "status", "drop", "lose_response", "delivery_drop",
+                    "delivery_delay", "delivery_duplicate", "delivery_reorder"]
+_KINDS = ("latency", "slow", "status", "drop", "lose_response", "delivery_drop",
+          "delivery_delay", "delivery_duplicate", "delivery_reorder")
+DELIVERY_KINDS = frozenset(k for k in _KINDS if k.startswith("delivery_"))
 
 #: Builds the service's own error body for an injected status: (status) -> JSON bytes.
 ErrorBody = Callable[[int], bytes]
@@ -69,7 +82,7 @@ class Fault:
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
-        if data.get("kind") not in ("latency", "slow", "status", "drop", "lose_response"):
+        if data.get("kind") not in _KINDS:
             raise ValueError(f"unknown fault kind: {data.get('kind')!r}")
         return cls(**data)
 
@@ -110,10 +123,18 @@ class FaultPlan:
 
     def draw(self, method: str, path: str) -> list[Fault]:
         """Return the rules that fire for this call, updating their counters."""
+        return self._draw(lambda f: f.kind not in DELIVERY_KINDS and f._matches(method, path))
+
+    def draw_delivery(self, event_name: str) -> list[Fault]:
+        """Return the delivery rules that fire for one outgoing event (``path`` = its name)."""
+        return self._draw(lambda f: f.kind in DELIVERY_KINDS and (
+            f._path_re is None or f._path_re.search(event_name) is not None))
+
+    def _draw(self, applies: Callable[[Fault], bool]) -> list[Fault]:
         fired: list[Fault] = []
         with self._lock:
             for fault in self.faults:
-                if not fault._matches(method, path):
+                if not applies(fault):
                     continue
                 fault._seen += 1
                 if fault._seen <= fault.after:

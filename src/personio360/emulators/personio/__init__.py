@@ -9,14 +9,19 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_COMPANY_ID",
     "PersonioEmulator",
     "PersonioState",
     "build_app",
 ]
 
+import dataclasses
+
+from personio360.emulators.deliveries import DeliveryEngine
 from personio360.emulators.faults import FaultPlan
 from personio360.emulators.personio.app import build_app
 from personio360.emulators.personio.state import PersonioState
+from personio360.emulators.personio.webhooks import DEFAULT_COMPANY_ID, PERSONIO_RETRIES, Webhooks
 from personio360.emulators.server import RunningServer, serve_in_thread
 from personio360.emulators.stats import CallStats
 
@@ -25,24 +30,34 @@ DEFAULT_CLIENT_SECRET = "emulator-personio-secret"
 
 
 class PersonioEmulator:
-    """One emulated Personio company: ``.state``, ``.faults``, ``.stats``, ``.app``.
+    """One emulated Personio company: ``.state``, ``.faults``, ``.stats``, ``.app``,
+    ``.webhooks`` (v2 subscriptions) and ``.deliveries`` (their ``DeliveryEngine``).
 
     Used as a context manager it serves itself and stops on exit; ``.url`` is then the base
-    URL (the API lives under ``/v1``, the control surface under ``/_emulator``).
+    URL (the APIs live under ``/v1`` and ``/v2``, the control surface under ``/_emulator``).
+    ``time_scale`` compresses the webhook retry delays (1000 = a minute in 60 ms);
+    ``webhook_timeout`` is the per-request timeout of a delivery (3 s, as documented).
     """
 
     def __init__(self, *, client_id: str = DEFAULT_CLIENT_ID,
                  client_secret: str = DEFAULT_CLIENT_SECRET, rate_limits: bool = True,
                  rate_limit_factor: float = 1.0, token_ttl: float = 86400.0,
                  faults: FaultPlan | None = None, seed: int = 0,
-                 state: PersonioState | None = None) -> None:
+                 state: PersonioState | None = None, company_id: str = DEFAULT_COMPANY_ID,
+                 time_scale: float = 1.0, webhook_timeout: float = 3.0) -> None:
         self.client_id = client_id
         self.state = state if state is not None else PersonioState()
         self.faults = faults if faults is not None else FaultPlan(seed=seed)
         self.stats = CallStats()
+        self.deliveries = DeliveryEngine(faults=self.faults, time_scale=time_scale,
+                                         name="personio-webhooks")
+        retries = dataclasses.replace(PERSONIO_RETRIES, timeout=webhook_timeout)
+        self.webhooks = Webhooks(self.state, self.deliveries, company_id=company_id,
+                                 retries=retries)
         self.app = build_app(self.state, client_id=client_id, client_secret=client_secret,
                              faults=self.faults, stats=self.stats, rate_limits=rate_limits,
-                             rate_limit_factor=rate_limit_factor, token_ttl=token_ttl, seed=seed)
+                             rate_limit_factor=rate_limit_factor, token_ttl=token_ttl, seed=seed,
+                             webhooks=self.webhooks)
         self._server: RunningServer | None = None
 
     def __repr__(self) -> str:
@@ -63,7 +78,12 @@ class PersonioEmulator:
         self._server = self.serve()
         return self
 
+    def close(self) -> None:
+        """Stop sending webhook deliveries (the server, if any, is stopped by its owner)."""
+        self.deliveries.close()
+
     def __exit__(self, *exc: object) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.close()

@@ -27,10 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from personio360.emulators.deliveries import DeliveryEngine
 from personio360.emulators.faults import FaultInjector, FaultPlan
 from personio360.emulators.personio.control import control_routes
 from personio360.emulators.personio.render import Renderer
 from personio360.emulators.personio.state import PersonioState, UnknownEmployeeError
+from personio360.emulators.personio.v2 import V2Tokens, v2_routes
+from personio360.emulators.personio.webhooks import Webhooks
 from personio360.emulators.stats import CallStats
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -273,11 +276,16 @@ class _Api:
 def build_app(state: PersonioState, *, client_id: str, client_secret: str,
               faults: FaultPlan | None = None, stats: CallStats | None = None,
               rate_limits: bool = True, rate_limit_factor: float = 1.0,
-              token_ttl: float = 86400.0, seed: int = 0) -> ASGIApp:
-    """The Personio v1 emulator as an ASGI app, wrapped in a ``FaultInjector``."""
+              token_ttl: float = 86400.0, seed: int = 0,
+              webhooks: Webhooks | None = None) -> ASGIApp:
+    """The Personio emulator (v1 reads, v2 token and webhooks) as an ASGI app, wrapped in a
+    ``FaultInjector``; ``webhooks`` (built here when not given) sends the deliveries."""
     plan = faults if faults is not None else FaultPlan(seed=seed)
     calls = stats if stats is not None else CallStats()
+    hooks = webhooks if webhooks is not None else Webhooks(state, DeliveryEngine(faults=plan))
     tokens = _Tokens(token_ttl, seed)
+    v2_tokens = V2Tokens(token_ttl, seed)
+    v2_limit = TokenBucket(150 / 60 * rate_limit_factor, 150 * rate_limit_factor)
     api = _Api(state, client_id=client_id, client_secret=client_secret, stats=calls,
                limits=_Limits(rate_limit_factor) if rate_limits else None, tokens=tokens)
     employees = "/v1/company/employees"
@@ -288,7 +296,14 @@ def build_app(state: PersonioState, *, client_id: str, client_secret: str,
                     methods=["POST"])]
     routes += [Route(employees + tail, api.endpoint("read", f"GET {employees}{tail}", handler),
                      methods=["GET"]) for tail, handler in reads]
-    routes += control_routes(state, plan, calls, tokens.expire_all)
+    routes += v2_routes(hooks, v2_tokens, client_id=client_id, client_secret=client_secret,
+                        stats=calls, auth_limit=v2_limit.take if rate_limits else None)
+
+    def expire_all() -> None:
+        tokens.expire_all()
+        v2_tokens.expire_all()
+
+    routes += control_routes(state, plan, calls, expire_all, hooks.engine)
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     return FaultInjector(app, plan, error_body)
 

@@ -6,8 +6,9 @@ API (hire, change, terminate, remove employees), read the call counters and set 
 
 from __future__ import annotations
 
-__all__ = ["control_routes", "plain"]
+__all__ = ["control_routes", "delivery_routes", "plain"]
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from personio360.emulators.deliveries import DeliveryEngine
 from personio360.emulators.faults import Fault, FaultPlan
 from personio360.emulators.personio.state import PersonioState, UnknownEmployeeError
 from personio360.emulators.stats import CallStats
@@ -40,9 +42,38 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+def delivery_routes(engine: DeliveryEngine) -> list[Route]:
+    """``/_emulator/deliveries``: look at, wait for, pause and resume outgoing webhooks."""
+
+    async def show(request: Request) -> Response:
+        return JSONResponse(engine.snapshot())
+
+    async def wait(request: Request) -> Response:
+        try:
+            timeout = float(request.query_params.get("timeout", "10"))
+        except ValueError:
+            return _bad("timeout must be a number of seconds")
+        idle = await asyncio.to_thread(engine.wait_idle, timeout)
+        return JSONResponse({"idle": idle, **engine.snapshot()})
+
+    async def pause(request: Request) -> Response:
+        engine.pause()
+        return JSONResponse(engine.snapshot())
+
+    async def resume(request: Request) -> Response:
+        engine.resume()
+        return JSONResponse(engine.snapshot())
+
+    return [Route("/_emulator/deliveries", show, methods=["GET"]),
+            Route("/_emulator/deliveries/wait", wait, methods=["POST"]),
+            Route("/_emulator/deliveries/pause", pause, methods=["POST"]),
+            Route("/_emulator/deliveries/resume", resume, methods=["POST"])]
+
+
 def control_routes(state: PersonioState, plan: FaultPlan, stats: CallStats,
-                   expire_tokens: Callable[[], None]) -> list[Route]:
-    """The ``/_emulator/...`` routes bound to one emulator's state, fault plan and counters."""
+                   expire_tokens: Callable[[], None], engine: DeliveryEngine) -> list[Route]:
+    """The ``/_emulator/...`` routes bound to one emulator's state, fault plan, counters and
+    webhook deliveries."""
 
     async def get_stats(request: Request) -> Response:
         return JSONResponse(stats.snapshot())
@@ -121,7 +152,7 @@ def control_routes(state: PersonioState, plan: FaultPlan, stats: CallStats,
             return _bad(str(exc))
 
     employee = "/_emulator/employees/{employee_id}"
-    return [
+    return [*delivery_routes(engine),
         Route("/_emulator/stats", get_stats, methods=["GET"]),
         Route("/_emulator/stats/reset", reset_stats, methods=["POST"]),
         Route("/_emulator/faults", get_faults, methods=["GET"]),

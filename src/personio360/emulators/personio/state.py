@@ -12,6 +12,7 @@ __all__ = [
     "STANDARD_ATTRIBUTES",
     "STATUSES",
     "AttributeDef",
+    "ChangeListener",
     "PersonioState",
     "UnknownEmployeeError",
 ]
@@ -82,6 +83,11 @@ STANDARD_ATTRIBUTES: tuple[AttributeDef, ...] = (
 _MANAGED = frozenset({"id", "created_at", "last_modified_at"})
 
 
+#: Called after every change: (kind, employee id, changed keys); kind is ``hired``,
+#: ``updated`` or ``removed``. The webhooks turn these into events (``webhooks.py``).
+ChangeListener = Callable[[str, int, frozenset[str]], None]
+
+
 class UnknownEmployeeError(KeyError):
     """No employee with this id (the API answers 404)."""
 
@@ -109,6 +115,16 @@ class PersonioState:
         self._changed: dict[int, dict[str, dt.datetime]] = {}
         self._next_id = first_employee_id
         self._org_ids: dict[tuple[str, str], int] = {}
+        self._listeners: list[ChangeListener] = []
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """Call ``listener`` after every hire, real change and removal (webhook events)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _notify(self, kind: str, employee_id: int, keys: Iterable[str]) -> None:
+        for listener in list(self._listeners):
+            listener(kind, employee_id, frozenset(keys))
 
     # --- catalogue -----------------------------------------------------------------------
 
@@ -166,6 +182,7 @@ class PersonioState:
             self._employees[employee_id] = record
             self._changed[employee_id] = dict.fromkeys(record, now)
             self._next_id = max(self._next_id, employee_id + 1)
+            self._notify("hired", employee_id, record)
             return employee_id
 
     def update(self, employee_id: int, **attributes: Any) -> None:
@@ -181,6 +198,7 @@ class PersonioState:
             if changed:
                 record["last_modified_at"] = now
                 self._changed[employee_id]["last_modified_at"] = now
+                self._notify("updated", employee_id, changed)
 
     def terminate(self, employee_id: int, on: dt.date | None = None) -> None:
         """Make the employee a leaver: status ``inactive`` and a termination date (or today)."""
@@ -193,6 +211,7 @@ class PersonioState:
             self._get(employee_id)
             del self._employees[employee_id]
             del self._changed[employee_id]
+            self._notify("removed", employee_id, ())
             for other_id, record in self._employees.items():
                 if record.get("supervisor") == employee_id:
                     self.update(other_id, supervisor=None)

@@ -246,6 +246,15 @@ class WebhooksSettings(_Model):
     """R17: where Personio and 360Learning reach ``serve`` (``webhooks setup`` registers it)."""
 
     public_url: str
+    #: the Personio tenant whose deliveries ``/hooks/personio`` accepts (its ``company_id``);
+    #: unset: any delivery carrying the right token (docs/webhooks.md)
+    personio_company_id: str | None = Field(default=None, min_length=1)
+
+    @field_validator("personio_company_id", mode="before")
+    @classmethod
+    def _company_id(cls, value: object) -> object:
+        """A numeric id may be written as a TOML number; deliveries carry it as a string."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("public_url")
     @classmethod

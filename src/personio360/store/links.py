@@ -35,6 +35,14 @@ class LinkRepository:
             rows = session.scalars(select(LinkRow).where(LinkRow.closed_at.is_(None)))
             return {row.employee_id: _link(row) for row in rows}
 
+    def employee_of(self, user_id: str) -> int | None:
+        """The employee whose open link holds ``user_id``; None: the connector does not manage
+        that user (R6). One indexed lookup: the webhook receiver asks on every delivery (R17)."""
+        with self._sessions() as session:
+            return session.scalar(select(LinkRow.employee_id)
+                                  .where(LinkRow.user_id == user_id, LinkRow.closed_at.is_(None))
+                                  .limit(1))
+
     def history(self, employee_id: int) -> list[Link]:
         with self._sessions() as session:
             rows = session.scalars(

@@ -394,6 +394,12 @@ class Admin:
                                       (emp.email or "").strip(), reason, emp.id))
         return PeopleReport(preview.made_at, tuple(unlinked), tuple(without))
 
+    def changes_arrived(self) -> None:
+        """A webhook receiver recorded a new event (R17): the changes runner hooks in here, to
+        start a changes run within seconds in production, coalescing a burst into one run. In
+        test nothing runs by itself (R12): recorded events wait for ``sync --changes``. Called on
+        the server's event loop, so it must only signal, never run or block."""
+
     def close(self) -> None:
         self.stop.set()
         self.jobs.join(timeout=30)

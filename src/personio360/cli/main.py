@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from personio360.cli import review, serve
+from personio360.cli import review, serve, webhooks
 from personio360.config import Settings, load_config
 from personio360.errors import ConfigError, Personio360Error
 from personio360.http.redact import redact, structlog_processor
@@ -369,6 +369,7 @@ def demo(size: int, seed: int) -> int:
 
 cli.add_command(review.explain)
 cli.add_command(serve.serve)
+cli.add_command(webhooks.webhooks)
 
 
 def main() -> None:

@@ -78,6 +78,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self._personio_server.stop()
+        self.personio.close()  # its webhook deliveries
         self.lms.stop()
 
     def __enter__(self) -> Sandbox:

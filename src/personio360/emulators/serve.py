@@ -34,10 +34,12 @@ def serve_forever(
     client_id: str | None = None,
     client_secret: str | None = None,
     rate_limits: bool = True,
+    time_scale: float = 1.0,
     echo: Callable[[str], None] = print,
 ) -> int:
     """Serve ``service`` on 127.0.0.1:``port``; print its URL and credentials; stop on Ctrl-C/SIGTERM.
 
+    ``time_scale`` compresses webhook retry delays (1.0 = the vendors' real schedules).
     Both emulators given the same company (file, or size and seed) hold matching data, so a
     ``personio`` and a ``360learning`` process started side by side form one company.
     """
@@ -54,7 +56,7 @@ def serve_forever(
         factory = partial(learning360.Learning360Emulator, state=lms_state)
     cid = client_id or module.DEFAULT_CLIENT_ID
     emulator = factory(client_id=cid, client_secret=client_secret or module.DEFAULT_CLIENT_SECRET,
-                       rate_limits=rate_limits, seed=seed)
+                       rate_limits=rate_limits, seed=seed, time_scale=time_scale)
     secret_shown = "(as given)" if client_secret else module.DEFAULT_CLIENT_SECRET
     try:
         server = serve_in_thread(emulator.app, port=port)
@@ -76,4 +78,8 @@ def serve_forever(
         pass
     finally:
         server.stop()
+        if service == "personio":
+            emulator.close()  # its webhook deliveries
+        else:
+            emulator.stop()
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["ALL_SCOPES", "Learning360App", "build_app"]
 
+import asyncio
 import hmac
 import json
 import secrets
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from personio360.emulators.deliveries import DeliveryEngine
 from personio360.emulators.faults import Fault, FaultInjector, FaultPlan
 from personio360.emulators.learning360 import wire
 from personio360.emulators.learning360.bulk import BulkRunner
@@ -42,6 +44,7 @@ from personio360.emulators.learning360.ratelimit import (
 )
 from personio360.emulators.learning360.routes import (
     ROUTES,
+    WEBHOOK_ROUTES,
     Call,
     Route,
     Services,
@@ -52,11 +55,12 @@ from personio360.emulators.learning360.routes import (
     value_dto,
 )
 from personio360.emulators.learning360.state import Learning360State
+from personio360.emulators.learning360.webhooks import Subscriptions, api_origin
 from personio360.emulators.stats import CallStats
 
 TOKEN_PATH = "/api/v2/oauth2/token"
 API_VERSION = "v2.0"
-ALL_SCOPES = frozenset(route.scope for route in ROUTES)
+ALL_SCOPES = frozenset(route.scope for route in (*ROUTES, *WEBHOOK_ROUTES))
 
 
 def _raw(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -69,14 +73,17 @@ class Learning360App:
     def __init__(self, state: Learning360State, *, client_id: str, client_secret: str,
                  faults: FaultPlan, stats: CallStats, rate_limits: bool,
                  rate_limit_factor: float, token_ttl: float, bulk: BulkRunner,
-                 scopes: Iterable[str], absolute_links: bool) -> None:
+                 scopes: Iterable[str], absolute_links: bool,
+                 webhooks: Subscriptions) -> None:
         self.state = state
+        self.webhooks = webhooks
         self.faults = faults
         self.stats = stats
         self.bulk = bulk
         self.token_ttl = token_ttl
         self.scopes = frozenset(scopes)
-        self.services = Services(state=state, bulk=bulk, absolute_links=absolute_links)
+        self.services = Services(state=state, bulk=bulk, absolute_links=absolute_links,
+                                 webhooks=webhooks)
         self._client_id = client_id
         self._client_secret = client_secret
         self._tokens: dict[str, float] = {}
@@ -91,7 +98,9 @@ class Learning360App:
             return
         request = Request(scope, receive)
         body = await request.body()
-        if request.url.path.startswith("/_emulator/"):
+        if request.url.path == "/_emulator/deliveries/wait" and request.method == "POST":
+            response = await self._wait(request)
+        elif request.url.path.startswith("/_emulator/"):
             response = self._control(request, body)
         else:
             response = self._api(request, body)
@@ -111,8 +120,9 @@ class Learning360App:
             self.stats.record("read" if method == "GET" else "write", f"{method} <unknown>", 404)
             return response
         try:
-            response = self._guard(request, route) or route.handler(
-                self.services, Call(request=request, params=params, body=body))
+            with api_origin():
+                response = self._guard(request, route) or route.handler(
+                    self.services, Call(request=request, params=params, body=body))
         except StateError as error:
             response = _raw(error.status, error_body(error.code, error.message))
         self.stats.record(route.kind, f"{method} {route.template}", response.status_code)
@@ -120,7 +130,7 @@ class Learning360App:
 
     @staticmethod
     def _route(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        for route in ROUTES:
+        for route in (*ROUTES, *WEBHOOK_ROUTES):
             params = route.match(method, path)
             if params is not None:
                 return route, params
@@ -170,11 +180,35 @@ class Learning360App:
 
     # --- the control surface ------------------------------------------------------------
 
-    def _control(self, request: Request, body: bytes) -> Response:  # noqa: PLR0911 - one per endpoint
+    def _control(self, request: Request, body: bytes) -> Response:  # noqa: PLR0911, PLR0912 - one per endpoint
         method, path = request.method, request.url.path.removeprefix("/_emulator")
+        engine = self.webhooks.engine
         try:
             payload: Any = json.loads(body) if body else None
             match method, path.strip("/").split("/"):
+                case "GET", ["deliveries"]:
+                    return JSONResponse(engine.snapshot())
+                case "POST", ["deliveries", "pause"]:
+                    engine.pause()
+                    return JSONResponse(engine.snapshot())
+                case "POST", ["deliveries", "resume"]:
+                    engine.resume()
+                    return JSONResponse(engine.snapshot())
+                case "GET" | "PUT", ["webhooks", "api-changes"]:
+                    if method == "PUT":
+                        self.webhooks.api_changes = bool(payload["enabled"])
+                    return JSONResponse({"enabled": self.webhooks.api_changes})
+                case "POST", ["users"]:
+                    user = self.state.add_user(
+                        str(payload["mail"]), payload.get("firstName"), payload.get("lastName"),
+                        payload.get("job"), payload.get("status", "active"))
+                    return JSONResponse(user_dto(self.state.user_record(user.id)), 201)
+                case "PATCH", ["users", user_id]:
+                    changes = {k: v for k, v in payload.items() if k != "lang"}
+                    return JSONResponse(user_dto(self.state.update_user(
+                        user_id, changes, lang=payload.get("lang"))))
+                case "POST", ["users", user_id, "reactivate"]:
+                    return JSONResponse(user_dto(self.state.reactivate_user(user_id)))
                 case "GET", ["stats"]:
                     return JSONResponse({**self.stats.snapshot(),
                                          "faults_injected": dict(self.faults.injected)})
@@ -204,6 +238,16 @@ class Learning360App:
         except (ValueError, KeyError, TypeError) as error:
             return _raw(400, error_body("invalidRequest", str(error)))
         return _raw(404, error_body("notFound"))
+
+    async def _wait(self, request: Request) -> Response:
+        """``POST /_emulator/deliveries/wait?timeout=S``: answer once no delivery is pending."""
+        try:
+            timeout = float(request.query_params.get("timeout", "10"))
+        except ValueError:
+            return _raw(400, error_body("invalidRequest", "timeout must be a number"))
+        engine = self.webhooks.engine
+        idle = await asyncio.to_thread(engine.wait_idle, timeout)
+        return JSONResponse({"idle": idle, **engine.snapshot()})
 
     def _put_faults(self, payload: Any) -> Response:
         """Body: a list of fault dicts, or ``{"faults": [...], "seed": n}``."""
@@ -239,19 +283,23 @@ def build_app(state: Learning360State, *, client_id: str, client_secret: str,
               rate_limits: bool = True, rate_limit_factor: float = 1.0,
               token_ttl: float = 3600.0, bulk_delay: float = 0.0,
               bulk: BulkRunner | None = None, scopes: Iterable[str] | None = None,
-              absolute_links: bool = False) -> ASGIApp:
+              absolute_links: bool = False, webhooks: Subscriptions | None = None) -> ASGIApp:
     """The emulator as an ASGI app, wrapped in ``FaultInjector`` (documented error bodies).
 
     ``rate_limit_factor`` scales the published limits (50 GET/s, 10 writes/s);
     ``token_ttl`` is the token lifetime in seconds; ``bulk_delay`` how long a bulk
     operation runs; ``scopes`` the credential's scopes (all the emulated ones by default);
-    ``absolute_links`` makes ``Link`` URLs absolute instead of path-relative.
+    ``absolute_links`` makes ``Link`` URLs absolute instead of path-relative;
+    ``webhooks`` (built here when not given) holds the subscriptions and sends deliveries.
     """
+    plan = faults if faults is not None else FaultPlan()
+    hooks = webhooks if webhooks is not None else Subscriptions(state, DeliveryEngine(faults=plan))
     app = Learning360App(
         state, client_id=client_id, client_secret=client_secret,
-        faults=faults if faults is not None else FaultPlan(),
+        faults=plan,
         stats=stats if stats is not None else CallStats(), rate_limits=rate_limits,
         rate_limit_factor=rate_limit_factor, token_ttl=token_ttl,
         bulk=bulk if bulk is not None else BulkRunner(state, delay=bulk_delay),
-        scopes=ALL_SCOPES if scopes is None else scopes, absolute_links=absolute_links)
+        scopes=ALL_SCOPES if scopes is None else scopes, absolute_links=absolute_links,
+        webhooks=hooks)
     return FaultInjector(app, app.faults, fault_body)

@@ -66,6 +66,18 @@ MESSAGES: dict[str, str] = {
     "usernameAlreadyUsed": "The given username is already used.",
     "valueAlreadyUsed": "The value is already used with another resource.",
     "wrongTypeValue": "The given body has a `customField` with invalid value type.",
+    # The webhook API (360learning-webhook-api.openapi.json):
+    "activeSubscriptionNotFound":
+        "The given `subscriptionId` does not correspond to any active subscription.",
+    "invalidRetryTimeframe": "The given `startDate` and `endDate` are invalid. The retry "
+                             "timeframe is limited to 3 days and the `endDate` must be after "
+                             "the `startDate`.",
+    "subscriptionAlreadyExists": "A subscription already exists for this event type and URL.",
+    "subscriptionNotFound":
+        "The given `subscriptionId` does not correspond to any existing subscription.",
+    "subscriptionsLimitReached":
+        "The maximum number of subscriptions for this event type has been reached.",
+    "urlUnreachable": "The provided URL is unreachable.",
     # Not in the documents (docs/emulators.md says why each exists):
     "invalidRequest": "The request does not match the documented parameters or body.",
     "invalidApiVersion": "The header `360-api-version: v2.0` is missing or unsupported.",
@@ -75,6 +87,7 @@ MESSAGES: dict[str, str] = {
 _NOT_FOUND = frozenset({
     "bulkOperationNotFound", "customFieldNotFound", "groupNotFound", "managerNotFound",
     "mappingIdNotFound", "notFound", "resourceNotFound", "userNotFound", "userNotFoundInGroup",
+    "subscriptionNotFound", "activeSubscriptionNotFound",
 })
 _OTHER_STATUS = {
     "bulkOperationsConcurrencyLimitReached": 429,

@@ -7,8 +7,9 @@ scope, rate limit, stats) before a handler runs.
 
 from __future__ import annotations
 
-__all__ = ["ROUTES", "Call", "Route", "Services"]
+__all__ = ["ROUTES", "WEBHOOK_ROUTES", "Call", "Route", "Services"]
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +33,7 @@ from personio360.emulators.learning360.paging import (
     parse_filters,
 )
 from personio360.emulators.learning360.state import Learning360State, UserRecord
+from personio360.emulators.learning360.webhooks import EVENT_TYPES, Subscriptions
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -45,6 +47,12 @@ class Services:
     state: Learning360State
     bulk: BulkRunner
     absolute_links: bool = False
+    webhooks: Subscriptions | None = None
+
+    @property
+    def hooks(self) -> Subscriptions:
+        assert self.webhooks is not None, "the app is built with its webhook subscriptions"
+        return self.webhooks
 
 
 @dataclass(frozen=True)
@@ -427,4 +435,90 @@ ROUTES = (
     Route("GET", _B + "/operations/{bulkOperationId}", "bulkOperations:read", get_operation),
     Route("GET", _B + "/operations/{bulkOperationId}/results", "bulkOperations:read",
           operation_results),
+)
+
+
+# --- webhook subscriptions (360learning-webhook-api.openapi.json) ------------------------
+
+
+def _subscription_id(c: Call) -> str:
+    return _object_id(c.params["subscriptionId"], "subscriptionNotFound")
+
+
+def create_subscription(s: Services, c: Call) -> Response:
+    body = c.model(wire.InputSubscription)
+    if body.eventType not in EVENT_TYPES:
+        raise StateError("invalidRequest", "eventType must be one of the documented types.")
+    return _json(s.hooks.create(body.eventType, body.name, body.url), 201)
+
+
+def list_subscriptions(s: Services, c: Call) -> Response:
+    return _listing(s, c, s.hooks.all(), size="subscriptions", key=lambda d: (d["_id"],),
+                    render=lambda d: d, fields=dict, allowed={"eventType": _STRING_OPS})
+
+
+def get_subscription(s: Services, c: Call) -> Response:
+    return _json(s.hooks.get(_subscription_id(c)))
+
+
+def update_subscription(s: Services, c: Call) -> Response:
+    body = c.model(wire.PatchSubscription)
+    changes = {name: getattr(body, name) for name in body.model_fields_set
+               if getattr(body, name) is not None}
+    return _json(s.hooks.update(_subscription_id(c), changes))
+
+
+def delete_subscription(s: Services, c: Call) -> Response:
+    s.hooks.delete(_subscription_id(c))
+    return _empty()
+
+
+def subscription_events(s: Services, c: Call) -> Response:
+    allowed = {"createdAt": frozenset({"lt", "gte"}), "status": frozenset({"eq"})}
+    return _listing(s, c, s.hooks.events(_subscription_id(c)), size="webhook_events",
+                    key=lambda e: (e["seq"],), allowed=allowed, fields=dict,
+                    render=lambda e: {k: v for k, v in e.items() if k != "seq"})
+
+
+def subscription_secret(s: Services, c: Call) -> Response:
+    return _json({"secret": s.hooks.secret(_subscription_id(c))})
+
+
+def rotate_secret(s: Services, c: Call) -> Response:
+    return _json({"secret": s.hooks.rotate(_subscription_id(c))}, 201)
+
+
+def _retry(s: Services, c: Call, status: str) -> Response:
+    subscription_id = _object_id(c.params["subscriptionId"], "activeSubscriptionNotFound")
+    body = c.model(wire.RetryEvents)
+    start, end = (dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+                  for v in (body.startDate, body.endDate))
+    if end <= start or end - start > dt.timedelta(days=3):
+        raise StateError("invalidRetryTimeframe")
+    s.hooks.retry(subscription_id, body.startDate, body.endDate, status)
+    return _empty()
+
+
+def retry_failures(s: Services, c: Call) -> Response:
+    return _retry(s, c, "failed")
+
+
+def retry_successes(s: Services, c: Call) -> Response:
+    return _retry(s, c, "delivered")
+
+
+_W = "/api/v2/webhooks/subscriptions"
+_ONE = _W + "/{subscriptionId}"
+#: Kept apart from ``ROUTES``: its own document and its own conformance test.
+WEBHOOK_ROUTES = (
+    Route("POST", _W, "webhooks:write", create_subscription),
+    Route("GET", _W, "webhooks:read", list_subscriptions),
+    Route("GET", _ONE, "webhooks:read", get_subscription),
+    Route("PATCH", _ONE, "webhooks:write", update_subscription),
+    Route("DELETE", _ONE, "webhooks:write", delete_subscription),
+    Route("GET", _ONE + "/events", "webhooks:read", subscription_events),
+    Route("POST", _ONE + "/events/retry-failure", "webhooks:write", retry_failures),
+    Route("POST", _ONE + "/events/retry-success", "webhooks:write", retry_successes),
+    Route("GET", _ONE + "/secrets", "webhookSecrets:read", subscription_secret),
+    Route("POST", _ONE + "/secrets/rotate", "webhookSecrets:write", rotate_secret),
 )

@@ -9,7 +9,7 @@ silent is listed in ``docs/emulators.md``.
 
 from __future__ import annotations
 
-__all__ = ["PROFILE_FIELDS", "ROLES", "Learning360State", "UserRecord", "iso"]
+__all__ = ["PROFILE_FIELDS", "ROLES", "Learning360State", "UserListener", "UserRecord", "iso"]
 
 import datetime as dt
 import re
@@ -29,6 +29,9 @@ PROFILE_FIELDS = ("mail", "username", "firstName", "lastName", "job", "organizat
 _MAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MAX_VALUES = 300
+#: The profile fields whose change fires ``user.updated`` (webhook API, ``user.updated``).
+_WATCHED = ("mail", "username", "firstName", "lastName", "custom", "job", "organization",
+            "phone", "toBeDeactivatedAt", "primaryGroupId")
 
 
 def iso(moment: dt.datetime) -> str:
@@ -54,6 +57,11 @@ class UserRecord:
                               last_name=p.get("lastName"), job=p.get("job"), status=self.status,
                               username=p.get("username"),
                               to_be_deactivated_at=p.get("toBeDeactivatedAt"))
+
+
+#: Called after a user lifecycle change: (event type such as ``user.updated``, the user as it
+#: is now, when). The webhooks turn these into deliveries (``webhooks.py``).
+UserListener = Callable[[str, UserRecord, str], None]
 
 
 class Learning360State:
@@ -83,12 +91,27 @@ class Learning360State:
         self._values: dict[str, list[domain.CustomValue]] = {}
         self._external: dict[str, domain.ExternalId] = {}
         self._outbox: list[dict[str, str]] = []
+        self._listeners: list[UserListener] = []
+        self._activated: set[str] = set()
         root = domain.Group(id=self.new_id(), name=company_name, parent_id=None, public=False)
         self._groups[root.id] = root
         self._root_id = root.id
         owner = self.add_user(owner_mail, "Olivia", "Owner", job="Platform owner")
         self._owner_id = owner.id
         self._grant(root.id, owner.id, "owner")
+
+    # --- change events -----------------------------------------------------------------
+
+    def subscribe(self, listener: UserListener) -> None:
+        """Call ``listener`` after every user lifecycle change (webhook events)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _notify(self, event_type: str, record: UserRecord) -> None:
+        if self._listeners:
+            at = self.now()
+            for listener in list(self._listeners):
+                listener(event_type, record, at)
 
     # --- ids, time ----------------------------------------------------------------------
 
@@ -122,6 +145,9 @@ class Learning360State:
             record = UserRecord(id=self.new_id(), status=status, lang=lang,
                                 profile=_profile({k: v for k, v in profile.items() if v}))
             self._store(record)
+            if status == "active":
+                self._activated.add(record.id)
+            self._notify("user.created" if status == "active" else "user.invited", record)
             return record.to_domain()
 
     def create_user(self, profile: Mapping[str, str], group_id: str, role: str, *,
@@ -159,6 +185,7 @@ class Learning360State:
             self._grant(group_id, record.id, role)
             if mail and send_invitation:
                 self._outbox.append({"kind": "invitation", "to": mail, "user_id": record.id})
+            self._notify("user.invited" if existing is None else "user.reactivated", record)
             return record, existing is not None
 
     def update_user(self, user_id: str, changes: Mapping[str, str | None], *,
@@ -188,6 +215,9 @@ class Learning360State:
             updated = replace(record, lang=lang or record.lang,
                               profile=_profile({k: v for k, v in merged.items() if v}))
             self._store(updated)
+            if updated.lang != record.lang or any(
+                    updated.profile.get(k) != record.profile.get(k) for k in _WATCHED):
+                self._notify("user.updated", updated)
             return updated
 
     def delete_user(self, user_id: str) -> None:
@@ -209,6 +239,19 @@ class Learning360State:
             for subordinate_id in list(self._subordinates.get(user_id, ())):
                 self._unlink(subordinate_id, user_id)
             self._values.pop(user_id, None)
+            self._notify("user.deleted", self._users[user_id])
+
+    def reactivate_user(self, user_id: str) -> UserRecord:
+        """An administrator restoring a deleted user by hand: ``active`` again, stamped."""
+        with self._lock:
+            record = self._user(user_id)
+            if record.status != "deleted":
+                raise StateError("invalidRequest", "Only a deleted user can be reactivated.")
+            restored = replace(record, status="active",
+                               reactivated_at=(*record.reactivated_at, self.now()))
+            self._store(restored)  # a deleted user keeps its mail and username
+            self._notify("user.reactivated", restored)
+            return restored
 
     def activate_user(self, user_id: str) -> UserRecord:
         """``PUT /api/v2/users/{userId}/activate``."""
@@ -217,6 +260,9 @@ class Learning360State:
             if record.status == "deleted":
                 raise StateError("userDeleted")
             self._users[user_id] = replace(record, status="active")
+            if user_id not in self._activated:
+                self._activated.add(user_id)
+                self._notify("user.activated", self._users[user_id])
             return self._users[user_id]
 
     def user_records(self) -> list[UserRecord]:

@@ -8,8 +8,9 @@ undocumented learns it here rather than in production.
 from __future__ import annotations
 
 __all__ = [
-    "BulkItem", "CustomValues", "InputCustomField", "InputExternalId", "InputUser",
-    "TokenBody", "UpdateCustomField", "UpdateUser", "problems",
+    "BulkItem", "CustomValues", "InputCustomField", "InputExternalId", "InputSubscription",
+    "InputUser", "PatchSubscription", "RetryEvents", "TokenBody", "UpdateCustomField",
+    "UpdateUser", "problems",
 ]
 
 from typing import Annotated, Literal
@@ -127,6 +128,31 @@ class BulkItem(_Body):
     userId: ObjectId
     groupId: ObjectId
     role: BodyRole
+
+
+class InputSubscription(_Body):
+    """``BaseSubscriptionDTO`` (webhook API); the event type is checked against its enum."""
+
+    eventType: Text
+    name: Text
+    url: Text
+
+
+class PatchSubscription(_Body):
+    """``PatchSubscriptionDTO``: a merge."""
+
+    name: Text | None = None
+    status: Literal["active", "inactive"] | None = None
+    url: Text | None = None
+
+
+class RetryEvents(_Body):
+    """``RetryEventsDTO``: ``YYYY-MM-DDThh:mm:ss.sssZ`` date-times."""
+
+    startDate: Annotated[str, StringConstraints(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$", strict=True)]
+    endDate: Annotated[str, StringConstraints(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$", strict=True)]
 
 
 def problems(error: ValidationError) -> str:

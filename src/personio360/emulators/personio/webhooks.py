@@ -21,6 +21,7 @@ __all__ = [
     "WebhookConflictError",
     "Webhooks",
     "employment_id",
+    "stamp",
 ]
 
 import datetime as dt

@@ -26,6 +26,7 @@ __all__ = [
     "PersonioState",
     "SideReport",
     "Target",
+    "Verdict",
     "inspect_learning360",
     "inspect_personio",
     "open_webhook_clients",
@@ -109,6 +110,15 @@ def open_webhook_clients(settings: Settings, environ: Mapping[str, str] | None =
 
 
 # --- reports ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether one service's subscriptions are in place: one line for ``check`` and ``status``."""
+
+    ok: bool
+    detail: str
+    fix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,20 +238,25 @@ class PersonioState:
     activity: dict[str, list[DeliveryAttempt]] = field(default_factory=dict)
     error: ApiError | None = None
 
-    def verdict(self, target: Target) -> tuple[bool, str]:
-        """(in place?, one line): what ``check`` and ``status`` say about Personio."""
+    def verdict(self, target: Target, *, token_set: bool = True) -> Verdict:
+        """What ``check`` and ``status`` say about Personio; ``token_set``: PERSONIO_WEBHOOK_TOKEN is."""
         if self.error is not None:
-            return False, f"cannot read the webhooks: {self.error}"
+            return Verdict(False, f"cannot read the webhooks: {self.error}", self.error.hint)
         hook = next((s for s in self.subscriptions if s.url == target.personio_url), None)
         if hook is None:
             extra = f" (ours elsewhere: {self.subscriptions[0].url})" if self.subscriptions else ""
-            return False, f"no webhook for {target.personio_url}{extra}"
+            return Verdict(False, f"no webhook for {target.personio_url}{extra}", SETUP_FIX)
         missing = [e for e in PERSONIO_EVENTS if e not in hook.enabled_events]
         if not hook.enabled:
-            return False, f"webhook {hook.id} is {hook.status}: Personio sends nothing"
+            return Verdict(False, f"webhook {hook.id} is {hook.status}: Personio sends nothing", SETUP_FIX)
         if missing:
-            return False, f"webhook {hook.id} lacks the events {', '.join(missing)}"
-        return True, f"webhook {hook.id} ENABLED for {target.personio_url}"
+            return Verdict(False, f"webhook {hook.id} lacks the events {', '.join(missing)}", SETUP_FIX)
+        if not token_set:
+            return Verdict(False, f"webhook {hook.id} ENABLED, but PERSONIO_WEBHOOK_TOKEN is not set: "
+                           "serve refuses every delivery",
+                           "set PERSONIO_WEBHOOK_TOKEN (environment or .env) to the token Personio "
+                           f"sends, or a new one and {SETUP_FIX} --rotate-token")
+        return Verdict(True, f"webhook {hook.id} ENABLED for {target.personio_url}")
 
 
 def inspect_personio(hooks: PersonioWebhooks, target: Target, *, activity: int = 0) -> PersonioState:
@@ -334,11 +349,13 @@ def _secret_todo(hooks: Learning360Webhooks, subs: Sequence[LmsSubscription],
         return ["the API credentials may not read signing secrets (scope webhookSecrets:read): make sure "
                 "LEARNING360_WEBHOOK_SECRET holds each subscription's secret (360Learning: Settings → "
                 "Webhooks → See secret; several secrets separated by spaces)"]
-    return [f"the signing secret of the {s.event_type} subscription {s.id} is not in "
-            "LEARNING360_WEBHOOK_SECRET: copy it from 360Learning (Settings → Webhooks → See secret) "
+    missing = [f"{s.event_type} ({s.id})" for s in subs if not known.get(s.id)]
+    if not missing:
+        return []
+    return [f"the signing secrets of the subscriptions {', '.join(missing)} are not in "
+            "LEARNING360_WEBHOOK_SECRET: copy each from 360Learning (Settings → Webhooks → See secret) "
             "into LEARNING360_WEBHOOK_SECRET (environment or .env; several secrets separated by "
-            "spaces), then restart personio360 serve"
-            for s in subs if not known.get(s.id)]
+            "spaces), then restart personio360 serve"]
 
 
 def _secrets_known(hooks: Learning360Webhooks, subs: Sequence[LmsSubscription],
@@ -392,25 +409,30 @@ class LmsState:
     def forbidden(self) -> bool:
         return isinstance(self.error, AuthError) and self.error.status == 403
 
-    def verdict(self, target: Target) -> tuple[bool, str]:
-        """(in place?, one line): the three subscriptions active at our URL, their secrets configured."""
+    def verdict(self, target: Target) -> Verdict:
+        """The three subscriptions active at our URL, their secrets in LEARNING360_WEBHOOK_SECRET?"""
+        if self.forbidden:
+            return Verdict(False, "the API credentials may not read webhooks (scope webhooks:read)",
+                           target.manual_steps())
         if self.error is not None:
-            return False, f"cannot read the subscriptions: {self.error}"
+            return Verdict(False, f"cannot read the subscriptions: {self.error}", self.error.hint)
         at_url = {s.event_type: s for s in self.subscriptions if s.url == target.learning360_url}
         missing = [e for e in LEARNING360_EVENTS if e not in at_url]
-        inactive = [e for e, s in at_url.items() if not s.active]
-        problems = [f"no subscription for {', '.join(missing)}"] if missing else []
-        problems += [f"inactive: {', '.join(sorted(inactive))}"] if inactive else []
+        inactive = sorted(e for e, s in at_url.items() if not s.active)
+        if missing or inactive:
+            problems = [f"no subscription for {', '.join(missing)}"] if missing else []
+            problems += [f"inactive: {', '.join(inactive)}"] if inactive else []
+            return Verdict(False, "; ".join(problems), SETUP_FIX)
         if self.secrets is None:
-            secrets = "signing secrets not readable (scope webhookSecrets:read)"
-        else:
-            unknown = sorted(s.event_type for s in at_url.values() if not self.secrets.get(s.id))
-            if unknown:
-                problems.append(f"secrets not in LEARNING360_WEBHOOK_SECRET: {', '.join(unknown)}")
-            secrets = "secrets in LEARNING360_WEBHOOK_SECRET"
-        if problems:
-            return False, "; ".join(problems)
-        return True, f"{len(at_url)} subscriptions active for {target.learning360_url}; {secrets}"
+            return Verdict(True, f"{len(at_url)} subscriptions active for {target.learning360_url}; "
+                           "their secrets are not readable (scope webhookSecrets:read): not compared")
+        unknown = sorted(s.event_type for s in at_url.values() if not self.secrets.get(s.id))
+        if unknown:
+            return Verdict(False, "signing secrets not in LEARNING360_WEBHOOK_SECRET: " + ", ".join(unknown),
+                           "copy each subscription's secret (360Learning: Settings → Webhooks → See "
+                           "secret) into LEARNING360_WEBHOOK_SECRET, separated by spaces; restart serve")
+        return Verdict(True, f"{len(at_url)} subscriptions active for {target.learning360_url}; "
+                       "their signing secrets are in LEARNING360_WEBHOOK_SECRET")
 
 
 def inspect_learning360(hooks: Learning360Webhooks, target: Target, secrets: Sequence[SecretStr], *,

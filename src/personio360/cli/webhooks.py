@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from personio360.subscriptions import LmsState, PersonioState, SideReport, Target
+    from personio360.subscriptions import LmsState, PersonioState, SideReport, Target, Verdict
 
 CONFIG_HELP = "config file (default: $PERSONIO360_CONFIG, else ./personio360.toml)"
 
@@ -104,14 +104,15 @@ def _status(config: str | None, limit: int, as_json: bool) -> int:
     with open_webhook_clients(settings) as (personio, lms):
         p_state = inspect_personio(personio, target, activity=max(limit, 0))
         l_state = inspect_learning360(lms, target, secrets.learning360_secrets, events=max(limit, 0))
+    verdicts = (p_state.verdict(target, token_set=bool(secrets.personio_tokens)), l_state.verdict(target))
     if as_json:
-        click.echo(json.dumps(_status_json(target, p_state, l_state), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(_status_json(target, p_state, l_state, verdicts), indent=2, ensure_ascii=False))
     else:
-        _render_status(_console(), target, p_state, l_state)
+        _render_status(_console(), p_state, l_state, verdicts)
     _print_errors([s.error for s in (p_state, l_state) if s.error is not None and not _forbidden(s)])
     if any(s.error is not None and not _forbidden(s) for s in (p_state, l_state)):
         return 3
-    return 0 if p_state.verdict(target)[0] and l_state.verdict(target)[0] else 1
+    return 0 if all(v.ok for v in verdicts) else 1
 
 
 def _remove(config: str | None, as_json: bool) -> int:
@@ -158,7 +159,7 @@ def _finish(reports: list[SideReport], as_json: bool, *, nothing: str) -> int:
         console = _console()
         for report in reports:
             _render_report(console, report)
-        if not any(r.changed or r.error or r.todo for r in reports):
+        if all(r.actions and not r.changed and r.error is None for r in reports):
             console.print(nothing)
     _print_errors([r.error for r in reports if r.error is not None])
     if any(r.error is not None for r in reports):
@@ -191,8 +192,9 @@ def _print_errors(errors: list[Any]) -> None:
             err.print(f"[bold]fix:[/] {escape(redact(error.hint))}")
 
 
-def _render_status(console: Console, target: Target, personio: PersonioState, lms: LmsState) -> None:
-    ok, line = personio.verdict(target)
+def _render_status(console: Console, personio: PersonioState, lms: LmsState,
+                   verdicts: tuple[Verdict, Verdict]) -> None:
+    ok, line = _verdict(verdicts[0])
     console.print(f"[bold]Personio[/]  {'[green]ok[/]' if ok else '[red]not in place[/]'}: {escape(line)}")
     for hook in personio.subscriptions:
         console.print(f"  webhook {hook.id}  {hook.status}  {escape(hook.url)}")
@@ -201,9 +203,9 @@ def _render_status(console: Console, target: Target, personio: PersonioState, lm
                [(a.completed_at.strftime("%Y-%m-%d %H:%M:%S"), a.event_name or "", "yes" if a.delivered
                  else "no", "" if a.status_code is None else str(a.status_code), a.error or "")
                 for a in personio.activity.get(hook.id, [])])
-    ok, line = lms.verdict(target)
+    ok, line = _verdict(verdicts[1])
     if lms.forbidden:
-        line = f"the API credentials may not read webhooks; {target.manual_steps()}"
+        line += f"; {verdicts[1].fix}"
     console.print(f"[bold]360Learning[/]  {'[green]ok[/]' if ok else '[red]not in place[/]'}: {escape(line)}")
     for sub in lms.subscriptions:
         known = "unknown" if lms.secrets is None else ("configured" if lms.secrets.get(sub.id) else "MISSING")
@@ -211,6 +213,10 @@ def _render_status(console: Console, target: Target, personio: PersonioState, lm
         _table(console, "recent events", ("created", "event", "status", "user"),
                [(e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.type or "", e.status, e.user_id or "")
                 for e in lms.events.get(sub.id, [])])
+
+
+def _verdict(verdict: Verdict) -> tuple[bool, str]:
+    return verdict.ok, verdict.detail
 
 
 def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -226,9 +232,9 @@ def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tu
     console.print(table)
 
 
-def _status_json(target: Target, personio: PersonioState, lms: LmsState) -> dict[str, Any]:
-    p_ok, p_line = personio.verdict(target)
-    l_ok, l_line = lms.verdict(target)
+def _status_json(target: Target, personio: PersonioState, lms: LmsState,
+                 verdicts: tuple[Verdict, Verdict]) -> dict[str, Any]:
+    (p_ok, p_line), (l_ok, l_line) = _verdict(verdicts[0]), _verdict(verdicts[1])
     return {
         "personio": {
             "url": target.personio_url, "ok": p_ok, "summary": p_line,

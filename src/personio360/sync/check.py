@@ -8,18 +8,30 @@ from __future__ import annotations
 
 __all__ = ["CheckResult", "run_checks"]
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from personio360.config import Settings
+from personio360.config import Settings, load_webhook_secrets
 from personio360.domain import Employee, Group
 from personio360.errors import ApiError, RunStopped
 from personio360.learning360 import Learning360Client
+from personio360.learning360.webhooks import Learning360Webhooks
 from personio360.personio import EmployeeSource
+from personio360.personio.webhooks import PersonioWebhooks
 from personio360.store.activation import activated
+from personio360.subscriptions import (
+    inspect_learning360,
+    inspect_personio,
+    open_webhook_clients,
+    target_of,
+)
 from personio360.sync.fields import render, same_text
 from personio360.sync.gather import verify_connector_admin
+
+#: the two webhook management clients ``check`` reads our subscriptions with (R17)
+WebhookClients = tuple[PersonioWebhooks, Learning360Webhooks]
 
 #: Attributes Personio always returns (``id``), or that every employee list carries.
 ALWAYS_READABLE = frozenset({"id"})
@@ -35,8 +47,13 @@ class CheckResult:
 
 
 def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Client, *,
-               activation: Mapping[str, bool] | None = None) -> list[CheckResult]:
-    """R11; ``activation``: the admin page's stored group switches (issue 9), shown per group."""
+               activation: Mapping[str, bool] | None = None,
+               webhooks: WebhookClients | None = None) -> list[CheckResult]:
+    """R11; ``activation``: the admin page's stored group switches (issue 9), shown per group.
+
+    With ``[webhooks]`` configured, one more line per service says whether our subscription
+    exists and is enabled (R17); ``webhooks`` are the management clients to read them with
+    (built from the environment's credentials when not given). Without it, no extra call."""
     results: list[CheckResult] = []
     configured = {g.id: g.enabled for g in settings.groups}
     settings = activated(settings, activation or {})
@@ -44,7 +61,23 @@ def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Cli
     groups = _learning360_checks(settings, lms, results)
     if groups is not None:
         _group_checks(settings, groups, sample, results, configured)
+    if settings.webhooks is not None:
+        results.extend(_webhook_checks(settings, webhooks))
     return results
+
+
+def _webhook_checks(settings: Settings, clients: WebhookClients | None) -> list[CheckResult]:
+    """R17: is each service's subscription of ours in place (360Learning: with its secrets)?"""
+    target, secrets = target_of(settings), load_webhook_secrets(settings)
+    with contextlib.ExitStack() as stack:
+        personio, lms = clients or stack.enter_context(open_webhook_clients(settings))
+        verdicts = (
+            ("Personio: webhook subscription (R17)",
+             inspect_personio(personio, target).verdict(target, token_set=bool(secrets.personio_tokens))),
+            ("360Learning: webhook subscriptions (R17)",
+             inspect_learning360(lms, target, secrets.learning360_secrets).verdict(target)),
+        )
+    return [CheckResult(name, v.ok, v.detail, v.fix) for name, v in verdicts]
 
 
 def _personio_checks(

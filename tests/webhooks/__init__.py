@@ -1,0 +1,1 @@
+"""Tests of the R17 webhook subscriptions: setup, status, remove and check."""

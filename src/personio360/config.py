@@ -13,11 +13,14 @@ __all__ = [
     "DEFAULT_CONFIG",
     "Credentials",
     "GroupSettings",
+    "NotifySettings",
+    "NotifyTarget",
     "Settings",
     "WebhookSecrets",
     "find_config",
     "load_config",
     "load_credentials",
+    "load_notify_urls",
     "load_webhook_secrets",
     "parse_duration",
 ]
@@ -241,6 +244,14 @@ class ChangesSettings(_Model):
     def poll_interval(self) -> timedelta | None:
         return None if self.poll_every == "off" else parse_duration(self.poll_every)
 
+    @property
+    def overlap_delta(self) -> timedelta:
+        return parse_duration(self.overlap)
+
+    @property
+    def coalesce_delay(self) -> timedelta:
+        return parse_duration(self.coalesce)
+
 
 class WebhooksSettings(_Model):
     """R17: where Personio and 360Learning reach ``serve`` (``webhooks setup`` registers it)."""
@@ -281,6 +292,43 @@ class StateSettings(_Model):
     url: str | None = None
 
 
+#: What ``[notify] on`` chooses among (issue 14); all of them by default.
+NOTIFY_EVENTS = ("run_failed", "deletions_held_back", "employees_skipped", "feed_lagging",
+                 "webhook_disabled", "recovered")
+NotifyEvent = Literal["run_failed", "deletions_held_back", "employees_skipped", "feed_lagging",
+                      "webhook_disabled", "recovered"]
+#: ``${NAME}``: a secret of a notification URL, taken from the environment or ``.env``
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class NotifySettings(_Model):
+    """Issue 14: where problems are sent (Apprise URLs), which ones, and how often again."""
+
+    urls: list[str] = Field(default_factory=list)
+    on: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))  # type: ignore[arg-type]
+    lag_after: str = "15m"
+    remind_every: str = "24h"
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        from personio360.notify.targets import check_url  # noqa: PLC0415 (notify imports config)
+
+        return [check_url(url) for url in value]
+
+    @field_validator("on")
+    @classmethod
+    def _on(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("an event is listed twice")
+        return value
+
+    @field_validator("lag_after", "remind_every")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return _duration(value)
+
+
 class Settings(_Model):
     """The whole validated configuration; ``source`` is the file it came from."""
 
@@ -295,6 +343,7 @@ class Settings(_Model):
     changes: ChangesSettings | None = None
     webhooks: WebhooksSettings | None = None
     state: StateSettings = Field(default_factory=StateSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("custom_fields")
@@ -480,6 +529,35 @@ def load_webhook_secrets(settings: Settings, environ: Mapping[str, str] | None =
     secrets = values.get(WEBHOOK_VARS[2], "").split()
     return WebhookSecrets(personio_tokens=tuple(SecretStr(t) for t in tokens if t),
                           learning360_secrets=tuple(SecretStr(s) for s in secrets))
+
+
+class NotifyTarget(_Model):
+    """One ``[notify] urls`` entry, filled in: the URL to send to, and the secrets put into it
+    (registered for redaction by whoever sends)."""
+
+    url: SecretStr
+    secrets: tuple[SecretStr, ...] = ()
+
+
+def load_notify_urls(settings: Settings,
+                     environ: Mapping[str, str] | None = None) -> tuple[NotifyTarget, ...]:
+    """``[notify] urls`` with each ``${NAME}`` filled in from the environment or ``.env`` (issue 14):
+    the secrets inside notification URLs live where the credentials do, never in the TOML."""
+    from personio360.notify.targets import expand  # noqa: PLC0415 (notify imports config)
+
+    values = _env_and_dotenv(settings, environ)
+    targets: list[NotifyTarget] = []
+    missing: list[str] = []
+    for index, url in enumerate(settings.notify.urls):
+        names = ENV_REFERENCE.findall(url)
+        missing += [f"{name} (notify.urls[{index}])" for name in names if name not in values]
+        targets.append(NotifyTarget(url=SecretStr(expand(url, values)),
+                                    secrets=tuple(SecretStr(values[n]) for n in names if n in values)))
+    if missing:
+        raise ConfigError(f"notification URLs name variables that are not set: {', '.join(missing)}",
+                          hint="export them in the environment or write them in the .env file beside "
+                          "the config (VAR=value)")
+    return tuple(targets)
 
 
 def _env_and_dotenv(settings: Settings, environ: Mapping[str, str] | None) -> dict[str, str]:

@@ -24,6 +24,7 @@ from personio360.store.activation import ActivationRepository
 from personio360.store.events import ChangeFeed
 from personio360.store.links import LinkRepository
 from personio360.store.lock import RunLock
+from personio360.store.notices import NoticeRepository
 from personio360.store.runs import RunRepository
 
 
@@ -37,6 +38,7 @@ class Store:
         self.runs = RunRepository(self.sessions)
         self.activation = ActivationRepository(self.sessions)
         self.feed = ChangeFeed(self.sessions)
+        self.notices = NoticeRepository(self.sessions)
         self.lock = RunLock(engine)
 
     @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "Base", "ChangeEventRow", "EmployeeSeenRow", "ErrorRow", "FeedMarkerRow", "LinkRow", "LockRow",
-    "OperationRow", "OwnedFieldRow", "RunRow",
+    "NoticeRow", "NotificationRow", "OperationRow", "OwnedFieldRow", "RunRow",
 ]
 
 import datetime as dt
@@ -152,6 +152,44 @@ class EmployeeSeenRow(Base):
     last_modified_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
     supervisor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     in_scope: Mapped[bool] = mapped_column(Boolean)
+    #: when that run read the employee: a ``last_modified_at`` within that second may hide a
+    #: later edit of the same second (Personio writes whole seconds), so it is not skipped
+    read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     run_id: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_employees_seen_supervisor", "supervisor_id"),)
+
+
+class NoticeRow(Base):
+    """Issue 14: a problem notifications know is open (a failed run, held-back deletions, skipped
+    employees, a lagging feed): when it started and was last sent, so it is sent once, reminded
+    at most every ``remind_every``, and cleared once. Closed problems are deleted."""
+
+    __tablename__ = "notices"
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    #: what is already reported (skipped employees: ``"<employee id>:<code>"``)
+    subjects: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class NotificationRow(Base):
+    """Issue 14: one message sent (or tried) to the targets, with each target's failure."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    #: ``started``, ``reminder``, ``cleared`` or ``test``
+    phase: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    targets: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    #: ``[{"target": masked, "error": redacted reason}, ...]``
+    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -63,6 +63,9 @@ class Employee:
     position: str | None = None
     supervisor_id: int | None = None
     attributes: Mapping[str, AttributeValue] = field(default_factory=lambda: _EMPTY, hash=False)
+    #: ``last_modified_at`` as Personio wrote it, whole (R17 compares it; ``attributes`` keeps
+    #: only its day, as for every date)
+    last_modified_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,10 +282,24 @@ def test_deletions_over_the_limit_are_held_back(count: int, limit: int, held: in
     if held:
         assert [op.kind for op in guarded.operations] == ["update_user"]
         assert guarded.notes == (
-            f"{count} users would be removed, more than the limit of {limit} "
+            f"{count} users would be removed, more than the limit of {limit} per 24h "
             "(safety.max_deletions): held back; review them, then run sync --allow-deletions",)
     else:
         assert guarded == planned
+
+
+@pytest.mark.parametrize(("already", "count", "held"), [(0, 3, 0), (2, 1, 0), (3, 1, 1), (2, 2, 2)])
+def test_the_limit_is_a_budget_over_the_window(already: int, count: int, held: int) -> None:
+    """R13b across runs (R17): the users earlier runs of the window removed count against the
+    same limit, so a trickle is held back once the budget is spent, all of this run's at once."""
+    planned = _leavers(count, 3)
+    guarded = hold_back_deletions(planned, allow_deletions=False, already=already, window="24h")
+    assert len(guarded.held_back) == held
+    if held:
+        assert guarded.notes[-1].startswith(
+            f"{count} users would be removed, after {already} already removed in the last 24h, "
+            "more than the limit of 3 per 24h")
+    assert hold_back_deletions(planned, allow_deletions=True, already=already) == planned
 
 
 def test_allow_deletions_lets_them_through() -> None:

@@ -84,7 +84,7 @@ def test_held_back_deletions_and_errors_are_shown_with_the_note() -> None:
     assert "delete user (held back)" in out
     assert "Held back (R13b)" in out
     assert "employee 9: no email; skipped" in out
-    assert "note: 2 users would be removed, more than the limit of 1" in out
+    assert "note: 2 users would be removed, more than the limit of 1 per 24h" in out
 
 
 def test_the_detail_limit_says_how_many_more() -> None:

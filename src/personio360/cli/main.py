@@ -111,6 +111,7 @@ def check(config: str | None) -> int:
               help="also save the plan document, for review and sync --plan FILE")
 @click.option("--employee", type=int, metavar="ID", help="plan for one Personio employee only")
 @click.option("--allow-deletions", is_flag=True, help="show deletions over the limit as applied")
+@click.option("--changes", is_flag=True, help="plan the next changes run only (R17): who changed since")
 @click.option("--limit", type=int, default=50, show_default=True, help="per-person lines to print (0: all)")
 @_boundary
 def plan(
@@ -119,19 +120,27 @@ def plan(
     out: str | None,
     employee: int | None,
     allow_deletions: bool,
+    changes: bool,
     limit: int,
 ) -> int:
     """Show exactly what `sync` would change, and change nothing (R13c)."""
     from personio360.cli.render import Names, render_plan
     from personio360.cli.review import plan_document, save_plan
     from personio360.sync.run import prepare_plan
+    from personio360.sync.run_changes import prepare_changes
     from personio360.wiring import open_context
 
+    if changes and (employee is not None or out):
+        raise ConfigError("--changes cannot be combined with --employee or --out",
+                          hint="a changes run covers whoever changed; save a full plan with plan --out FILE")
     settings = _settings(config)
     with open_context(settings) as ctx:
-        prepared = prepare_plan(
-            settings, ctx.personio, ctx.lms, ctx.store, allow_deletions=allow_deletions, employee_id=employee
-        )
+        if changes:
+            prepared = prepare_changes(settings, ctx.personio, ctx.lms, ctx.store,
+                                       allow_deletions=allow_deletions)
+        else:
+            prepared = prepare_plan(settings, ctx.personio, ctx.lms, ctx.store,
+                                    allow_deletions=allow_deletions, employee_id=employee)
     data = plan_document(prepared, settings, employee_id=employee, allow_deletions=allow_deletions)
     if out:
         save_plan(data, out)
@@ -151,33 +160,45 @@ def plan(
 @click.option("--json", "as_json", is_flag=True, help="print the run report as JSON")
 @click.option("--plan", "plan_file", metavar="FILE",
               help="apply exactly this saved plan (plan --out), or refuse if its inputs moved")
+@click.option("--changes", is_flag=True,
+              help="a changes run (R17): only the employees that changed since the last run")
 @_boundary
 def sync(config: str | None, allow_deletions: bool, employee: int | None, as_json: bool,
-         plan_file: str | None) -> int:
+         plan_file: str | None, changes: bool) -> int:
     """Plan, then apply the plan to 360Learning, recording every change (R16)."""
+    from personio360 import notify
     from personio360.cli.render import render_report
     from personio360.sync.run import run_sync
+    from personio360.sync.run_changes import run_changes
     from personio360.sync.saved import load_saved
     from personio360.wiring import open_context
 
-    if plan_file and (allow_deletions or employee is not None):
-        raise ConfigError("--plan cannot be combined with --allow-deletions or --employee",
+    if plan_file and (allow_deletions or employee is not None or changes):
+        raise ConfigError("--plan cannot be combined with --allow-deletions, --employee or --changes",
                           hint="the saved plan decides both: save it with plan --allow-deletions "
                           "or plan --employee ID, then run sync --plan FILE")
+    if changes and employee is not None:
+        raise ConfigError("--changes cannot be combined with --employee",
+                          hint="sync --employee ID syncs one person now; sync --changes whoever changed")
     saved = load_saved(plan_file) if plan_file else None
     settings = _settings(config)
     console = _console()
     with open_context(settings) as ctx, _progress(console, enabled=not as_json) as progress:
-        report = run_sync(
-            settings,
-            ctx.personio,
-            ctx.lms,
-            ctx.store,
-            allow_deletions=allow_deletions,
-            employee_id=employee,
-            progress=progress,
-            saved=saved,
-        )
+        if changes:
+            report = run_changes(settings, ctx.personio, ctx.lms, ctx.store,
+                                 allow_deletions=allow_deletions, progress=progress)
+        else:
+            report = run_sync(
+                settings,
+                ctx.personio,
+                ctx.lms,
+                ctx.store,
+                allow_deletions=allow_deletions,
+                employee_id=employee,
+                progress=progress,
+                saved=saved,
+            )
+        notify.observe(settings, ctx.store, report)  # issue 14: never fails the run
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -156,8 +156,13 @@ def _show(value: str | None) -> str:
 
 def render_report(console: Console, report: RunReport) -> None:
     color = {"completed": "green", "stopped": "red"}.get(report.outcome.value, "yellow")
-    console.print(f"Run {report.run_id}: [{color}]{report.outcome.value}[/] in {report.duration:.1f} s",
-                  highlight=False)
+    if report.kind == "changes" and report.run_id is None:  # R17: nothing to do, no run recorded
+        console.print(f"Changes: [green]nothing to do[/] in {report.duration:.1f} s "
+                      "(no change in Personio, no event waiting)", highlight=False)
+        return
+    kind = f"changes run, {report.covered} employees" if report.kind == "changes" else None
+    console.print(f"Run {report.run_id}{f' ({kind})' if kind else ''}: [{color}]{report.outcome.value}[/] "
+                  f"in {report.duration:.1f} s", highlight=False)
     if report.applied:
         applied = ", ".join(f"{_LABELS.get(k, k)}: {v}" for k, v in report.applied.items())
         console.print(f"  applied: {applied}", highlight=False)
@@ -180,12 +185,14 @@ def render_runs(console: Console, runs: list[RunSummary]) -> None:
         console.print("No run recorded yet.")
         return
     table = Table(show_edge=False)
-    for column in ("run", "started (UTC)", "command", "env", "outcome", "duration", "applied", "errors"):
+    for column in ("run", "started (UTC)", "kind", "command", "env", "outcome", "duration", "applied",
+                   "errors"):
         table.add_column(column)
     for run in runs:
         applied = sum((run.counts.get("applied") or {}).values())
         table.add_row(
-            str(run.id), run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.command, run.environment,
+            str(run.id), run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.kind, run.command,
+            run.environment,
             run.outcome, f"{run.duration:.1f} s" if run.duration is not None else "—",
             str(applied), str(run.counts.get("errors", 0)),
         )

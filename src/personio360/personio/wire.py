@@ -187,7 +187,14 @@ def to_domain(item: EmployeeData) -> domain.Employee:
         position=_text(attributes.get("position")),
         supervisor_id=supervisor_id,
         attributes=MappingProxyType(attributes),
+        last_modified_at=_stamp(raw.get("last_modified_at")),
     )
+
+
+def _stamp(attr: Attribute | None) -> str | None:
+    """The raw ``last_modified_at`` text (R17), or None when absent or not text."""
+    value = attr.value if attr is not None else None
+    return value.strip() or None if isinstance(value, str) else None
 
 
 #: Attributes whose values are one employee's own: not worth sharing.

@@ -26,6 +26,7 @@ from personio360.store.links import LinkRepository
 from personio360.store.lock import RunLock
 from personio360.store.notices import NoticeRepository
 from personio360.store.runs import RunRepository
+from personio360.store.tallies import RunTallies
 
 
 class Store:
@@ -39,6 +40,7 @@ class Store:
         self.activation = ActivationRepository(self.sessions)
         self.feed = ChangeFeed(self.sessions)
         self.notices = NoticeRepository(self.sessions)
+        self.tallies = RunTallies(self.sessions)
         self.lock = RunLock(engine)
 
     @contextlib.contextmanager

@@ -51,6 +51,7 @@ class Seen:
     last_modified_at: str | None
     supervisor_id: int | None
     in_scope: bool
+    read_at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class ChangeFeed:
             return session.scalar(select(EmployeeSeenRow.employee_id).limit(1)) is not None
 
 
-def commit_feed(session: Session, run_id: int, *, seen: Iterable[Seen], whole: bool,
+def commit_feed(session: Session, run_id: int | None, *, seen: Iterable[Seen], whole: bool,
                 events: Collection[int] = (), cursor: dt.datetime | None = None,
                 polled_at: dt.datetime | None = None) -> None:
     """What a completed run moves on, in the transaction that records its end (R17).
@@ -163,8 +164,10 @@ def commit_feed(session: Session, run_id: int, *, seen: Iterable[Seen], whole: b
     employees it names. ``events`` are marked processed by ``run_id``; ``cursor`` (if given)
     becomes the next poll's start."""
     seen = list(seen)
+    assert run_id is not None or not seen, "what was synced belongs to a run"
     rows = [{"employee_id": s.employee_id, "last_modified_at": s.last_modified_at,
-             "supervisor_id": s.supervisor_id, "in_scope": s.in_scope, "run_id": run_id} for s in seen]
+             "supervisor_id": s.supervisor_id, "in_scope": s.in_scope, "read_at": s.read_at,
+             "run_id": run_id} for s in seen]
     if whole:
         session.execute(delete(EmployeeSeenRow))
     else:
@@ -199,7 +202,8 @@ def _event(row: ChangeEventRow) -> ChangeEvent:
 
 
 def _seen(row: EmployeeSeenRow) -> Seen:
-    return Seen(row.employee_id, row.last_modified_at, row.supervisor_id, bool(row.in_scope))
+    return Seen(row.employee_id, row.last_modified_at, row.supervisor_id, bool(row.in_scope),
+                _utc(row.read_at))
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -15,7 +15,10 @@ read limiter never idles while a read is waiting (issue 5, benchmarks/README.md)
 
 from __future__ import annotations
 
-__all__ = ["Gathering", "start_gathering", "verify_connector_admin", "wanted_attributes"]
+__all__ = [
+    "READ_CONCURRENCY", "Gathering", "UserRead", "hierarchy_trees", "per_user", "start_gathering",
+    "verify_connector_admin", "wanted_attributes",
+]
 
 import datetime as dt
 import queue
@@ -43,8 +46,10 @@ ADMIN_ROLES = frozenset({"owner", "admin"})
 #: Reads in flight at once: at 50 reads/s that covers up to 400 ms per call, and the
 #: limiter, not this number, sets the pace (the client's pool has room for the writes too).
 READ_CONCURRENCY = 20
-#: The Personio attributes behind the default fields (R1 status, R2 id and email, R4, R9).
-_DEFAULT_FIELDS = ("id", "first_name", "last_name", "email", "status", "position", "supervisor")
+#: The Personio attributes behind the default fields (R1 status, R2 id and email, R4, R9), and
+#: the stamp R17 compares (an employee re-listed by the cursor's overlap, unchanged since).
+_DEFAULT_FIELDS = ("id", "first_name", "last_name", "email", "status", "position", "supervisor",
+                   "last_modified_at")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 #: one user's read: (user id, managers, custom values or None when no field is synced)
@@ -156,7 +161,7 @@ def start_gathering(
 
         def drive() -> None:
             """The per-user reads in a bounded window; each result (or the failure) queued."""
-            read = partial(_per_user, lms, values=bool(settings.custom_fields))
+            read = partial(per_user, lms, values=bool(settings.custom_fields))
             try:
                 for user_id, (managers, values) in _window(pool, read, _until_end(followed, stop)):
                     results.put((user_id, managers, values))
@@ -267,6 +272,24 @@ def _hierarchies(settings: Settings, groups: list[Group], lms: Learning360Client
                  pool: ThreadPoolExecutor) -> dict[str, Hierarchy]:
     """R7: each enabled synced group's subtree, and who is a learner where within it."""
     by_id = {g.id: g for g in groups}
+    trees = hierarchy_trees(settings, groups)
+    wanted = sorted({gid for kids in trees.values() for gid in kids})
+    reads = {gid: pool.submit(_group_learners, lms, gid) for gid in wanted}
+    out: dict[str, Hierarchy] = {}
+    for synced_id, kids in trees.items():
+        learners: dict[str, set[str]] = defaultdict(set)
+        for gid in kids:
+            for user_id in reads[gid].result():
+                learners[user_id].add(gid)
+        out[synced_id] = Hierarchy(top=by_id[synced_id], children=kids,
+                                   learners={u: frozenset(g) for u, g in learners.items()})
+    return out
+
+
+def hierarchy_trees(settings: Settings, groups: list[Group]) -> dict[str, dict[str, tuple[Group, ...]]]:
+    """R7: each enabled synced group's subtree (group id -> its children), checked: a synced
+    group must exist, and none may lie inside another."""
+    by_id = {g.id: g for g in groups}
     children: dict[str, list[Group]] = defaultdict(list)
     for g in groups:
         if g.parent_id:
@@ -295,17 +318,7 @@ def _hierarchies(settings: Settings, groups: list[Group], lms: Learning360Client
                     f"{outer} ({by_id[outer].name.strip()}): each would undo the other's memberships (R7)",
                     hint="sync either the parent group or the subgroup, not both (disable one in [[groups]])",
                 )
-    wanted = sorted({gid for kids in trees.values() for gid in kids})
-    reads = {gid: pool.submit(_group_learners, lms, gid) for gid in wanted}
-    out: dict[str, Hierarchy] = {}
-    for synced_id, kids in trees.items():
-        learners: dict[str, set[str]] = defaultdict(set)
-        for gid in kids:
-            for user_id in reads[gid].result():
-                learners[user_id].add(gid)
-        out[synced_id] = Hierarchy(top=by_id[synced_id], children=kids,
-                                   learners={u: frozenset(g) for u, g in learners.items()})
-    return out
+    return trees
 
 
 def _group_learners(lms: Learning360Client, group_id: str) -> list[str]:
@@ -316,7 +329,7 @@ def _group_learners(lms: Learning360Client, group_id: str) -> list[str]:
         return []
 
 
-def _per_user(
+def per_user(
     lms: Learning360Client, user_id: str, *, values: bool
 ) -> tuple[frozenset[str], tuple[CustomValue, ...] | None]:
     """A user's managers (R9) and, when custom fields are synced, values (R8)."""

@@ -176,7 +176,8 @@ class Draft:
 
 
 def plan(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = None) -> Plan:
-    """Every change a sync makes for this snapshot; ``employee_id`` limits it to one person."""
+    """Every change a sync makes for this snapshot; ``employee_id`` limits it to one person,
+    a changes run's snapshot (``covered``, R17) to the people it covers."""
     with _collector_paused():
         drafted = draft(snapshot, settings, employee_id=employee_id)
         managers, values = snapshot.managers, snapshot.custom_values
@@ -205,9 +206,11 @@ def draft(snapshot: Snapshot, settings: Settings, *, employee_id: int | None = N
 
 def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> Draft:
     work = _Work(snapshot, settings)
+    focus = snapshot.covered if employee_id is None else frozenset({employee_id})
     scoped = {emp_id: snapshot.employees[emp_id] for emp_id in sorted(work.selected)}
     emails = _valid_emails(scoped, work.errors)
-    matches, match_errors = resolve(snapshot, emails, staying=scoped)
+    staying = scoped.keys() | snapshot.in_scope_elsewhere if snapshot.in_scope_elsewhere else scoped
+    matches, match_errors = resolve(snapshot, emails, staying=staying)
     work.taken_over = {m.user_id: m.employee_id for m in matches.values()
                        if m.user_id is not None and m.how != "link"}
     work.errors.extend(match_errors)
@@ -215,7 +218,7 @@ def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> D
     work.ops.extend(fields_ops)
     if settings.custom_fields:
         work.values = custom.values_context(snapshot, settings, field_ids)
-    work.managed_after = _managed_after(snapshot, scoped, matches, employee_id)
+    work.managed_after = _managed_after(snapshot, scoped, matches, focus)
     waiting: dict[str, Employee] = {}
     for emp_id, match in matches.items():
         user_id = _plan_employee(work, scoped[emp_id], emails[emp_id], match)
@@ -225,11 +228,11 @@ def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> D
     work.ops.extend(leaving)
     work.errors.extend(leaving_errors)
     order_mail_changes(work.ops, snapshot.users)
-    if employee_id is not None:  # the person's operations, and the fields they need (R8)
+    if focus is not None:  # the people's operations, and the fields they need (R8)
         work.ops = [op for op in work.ops
-                    if op.employee_id == employee_id or isinstance(op, CreateCustomField)]
-        work.errors = [e for e in work.errors if e.employee_id == employee_id]
-        waiting = {u: emp for u, emp in waiting.items() if emp.id == employee_id}
+                    if op.employee_id in focus or isinstance(op, CreateCustomField)]
+        work.errors = [e for e in work.errors if e.employee_id in focus]
+        waiting = {u: emp for u, emp in waiting.items() if emp.id in focus}
     return Draft(work, waiting, in_scope=len(scoped))
 
 
@@ -267,19 +270,23 @@ def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> d
 
 
 def _managed_after(
-    snapshot: Snapshot, scoped: dict[int, Employee], matches: dict[int, Match], only: int | None,
+    snapshot: Snapshot, scoped: dict[int, Employee], matches: dict[int, Match],
+    only: frozenset[int] | None,
 ) -> dict[int, str | None]:
     """In-scope employees who will have a user after the run: its id, or None if created now.
 
     R9: a supervisor who is out of scope (a leaver) or unlinked is not among them, so their
-    reports' manager is cleared.
+    reports' manager is cleared. A changes run (R17) keeps the linked supervisors it did not
+    read as the last run left them (``in_scope_elsewhere``).
     """
+    elsewhere = snapshot.in_scope_elsewhere
     after: dict[int, str | None] = {
-        emp_id: link.user_id for emp_id, link in snapshot.links.items() if emp_id in scoped
+        emp_id: link.user_id for emp_id, link in snapshot.links.items()
+        if emp_id in scoped or emp_id in elsewhere
     }
     for emp_id, match in matches.items():
         if match.how in ("create", "restore"):
-            if only is None or emp_id == only:  # ``sync --employee`` creates no one else
+            if only is None or emp_id in only:  # ``sync --employee`` creates no one else
                 after[emp_id] = None
         else:
             after[emp_id] = match.user_id
@@ -369,9 +376,14 @@ def _text(work: _Work, value: str | None) -> str | None:
 
 
 def _plan_external_id(work: _Work, employee_id: int, user_id: str | None) -> None:
-    mapping = work.snapshot.external_ids.get(user_id) if user_id else None
+    snapshot = work.snapshot
+    mapping = snapshot.external_ids.get(user_id) if user_id else None
     if mapping is not None and mapping.value == str(employee_id):
         return
+    if mapping is None and snapshot.covered is not None and user_id is not None:
+        link = snapshot.links.get(employee_id)
+        if link is not None and link.user_id == user_id:
+            return  # R17 reads no mapping of a linked user: set with the link, the full sync checks it
     # positional (employee_id, user_id, platform, mapping_id, before): see CreateUser's
     work.ops.append(SetExternalId(employee_id, user_id, work.platform,
                                   mapping.id if mapping else None, mapping.value if mapping else None))

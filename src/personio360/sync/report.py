@@ -37,6 +37,9 @@ class RunReport:
     message: str | None = None
     hint: str | None = None
     planned: int = 0
+    #: ``full`` or ``changes`` (R17), and how many employees a changes run covered
+    kind: str = "full"
+    covered: int | None = None
 
     @property
     def exit_code(self) -> int:
@@ -48,7 +51,8 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "outcome": self.outcome.value,
+            "run_id": self.run_id, "kind": self.kind, "outcome": self.outcome.value,
+            "covered": self.covered,
             "started_at": self.started_at.isoformat(), "ended_at": self.ended_at.isoformat(),
             "duration_s": round(self.duration, 3), "planned": self.planned,
             "applied": self.applied, "failed": self.failed,

@@ -6,20 +6,25 @@ Plan and applies it (R13c), under the store's one-run-at-a-time lock.
 
 from __future__ import annotations
 
-__all__ = ["Prepared", "prepare_plan", "run_sync"]
+__all__ = ["Prepared", "finish_run", "guard", "prepare_plan", "reading_failed", "record_errors", "run_sync"]
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from personio360.config import Settings
+from personio360.domain import Employee
 from personio360.errors import ApiError, ConfigError, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.personio import EmployeeSource
 from personio360.store import Store
 from personio360.store.activation import activated
+from personio360.store.events import commit_feed
 from personio360.store.runs import ErrorRecord
+from personio360.sync import changes
 from personio360.sync.executor import Executor, Progress
 from personio360.sync.gather import Gathering, start_gathering, verify_connector_admin
 from personio360.sync.operations import Operation, Plan
@@ -53,9 +58,17 @@ def prepare_plan(
         try:
             snapshot = gathering.complete()
         except ApiError as exc:
-            raise _reading_failed(exc) from None
+            raise reading_failed(exc) from None
     planned = make_plan(snapshot, effective, employee_id=employee_id)
-    return Prepared(hold_back_deletions(planned, allow_deletions=allow_deletions), snapshot)
+    return Prepared(guard(planned, settings, store, allow_deletions=allow_deletions), snapshot)
+
+
+def guard(plan: Plan, settings: Settings, store: Store, *, allow_deletions: bool) -> Plan:
+    """R13b over the sliding window (R17): the removals every run of the window applied count."""
+    since = dt.datetime.now(dt.UTC) - settings.safety.window
+    return hold_back_deletions(plan, allow_deletions=allow_deletions,
+                               already=store.runs.deletions_since(since),
+                               window=settings.safety.deletion_window)
 
 
 @contextmanager
@@ -80,7 +93,7 @@ def _start_reading(
         gathering = start_gathering(settings, personio, lms, store, workers=workers, groups=groups,
                                     focus=employee_id)
     except ApiError as exc:
-        raise _reading_failed(exc) from None
+        raise reading_failed(exc) from None
     with gathering:
         snapshot = gathering.snapshot
         check_snapshot(snapshot, settings)
@@ -93,7 +106,7 @@ def _start_reading(
         yield settings, gathering
 
 
-def _reading_failed(exc: ApiError) -> RunStopped:
+def reading_failed(exc: ApiError) -> RunStopped:
     return RunStopped(f"reading failed, nothing was changed: {exc}",
                       hint=exc.hint or "run personio360 check to see what is wrong")
 
@@ -124,30 +137,33 @@ def run_sync(
     with store.lock.held():
         run_id = store.runs.start(command, settings.environment)
         started = dt.datetime.now(dt.UTC)
+        waiting = tuple(e.id for e in store.feed.pending()) if employee_id is None else ()
         executor = Executor(lms, store, run_id, send_invitations=settings.environment == "production",
                             workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval)
         plan: Plan | None = None
+        read: Mapping[int, Employee] = {}
         try:
             if saved is not None:
                 check_age(saved, settings, started)
                 prepared = prepare_plan(settings, personio, lms, store, employee_id=employee_id,
                                         allow_deletions=True, workers=workers)
                 plan = bind(saved, prepared.plan, prepared.snapshot, settings)
-                _record_errors(store, run_id, plan)
+                read = prepared.snapshot.employees
+                record_errors(store, run_id, plan)
                 executor.apply(plan)
             else:
-                plan = _pipelined(settings, personio, lms, store, executor, run_id,
-                                  allow_deletions=allow_deletions, employee_id=employee_id,
-                                  workers=workers)
+                plan, read = _pipelined(settings, personio, lms, store, executor, run_id,
+                                        allow_deletions=allow_deletions, employee_id=employee_id,
+                                        workers=workers)
         except (RunStopped, ConfigError) as exc:
-            return _finish(store, run_id, started, Outcome.STOPPED, message=str(exc), hint=exc.hint)
+            return finish_run(store, run_id, started, Outcome.STOPPED, message=str(exc), hint=exc.hint)
         except _Stopped as stop:
             return _stopped(store, run_id, started, stop.plan, executor, stop.error, reading=stop.reading)
         except ApiError as exc:
             return _stopped(store, run_id, started, plan, executor, exc, reading=False)
         except BaseException as exc:  # a bug or an interrupt: record the run as ended, then re-raise
-            _finish(store, run_id, started, Outcome.FAILED, plan=plan, executor=executor,
-                    message=f"ended by {type(exc).__name__}: {exc}"[:500])
+            finish_run(store, run_id, started, Outcome.FAILED, plan=plan, executor=executor,
+                       message=f"ended by {type(exc).__name__}: {exc}"[:500])
             raise
         errors = (*plan.errors, *executor.errors)
         outcome = (Outcome.HELD_BACK if plan.held_back
@@ -158,8 +174,28 @@ def run_sync(
         if plan.held_back and saved is not None:
             hint = "the approved plan held these deletions back; to approve them, save a plan " \
                 "with personio360 plan --allow-deletions --out FILE and apply that"
-        return _finish(store, run_id, started, outcome, plan=plan, executor=executor,
-                       errors=errors, message=message, hint=hint)
+        return finish_run(store, run_id, started, outcome, plan=plan, executor=executor,
+                          errors=errors, message=message, hint=hint,
+                          also=_synced(settings, run_id, started, read, employee_id, waiting))
+
+
+def _synced(settings: Settings, run_id: int, started: dt.datetime, read: Mapping[int, Employee],
+            employee_id: int | None, waiting: tuple[int, ...]) -> Callable[[Session], None]:
+    """What a completed full sync tells the change feed (R17), with its end: whom it synced
+    and from what, the events it answered (it re-read everyone), and the cursor (changes from
+    its start on are the next changes run's). ``sync --employee`` updates that one person."""
+    seen = [changes.seen_of(emp, settings, started) for emp in read.values()
+            if employee_id is None or emp.id == employee_id]
+    if employee_id is not None and employee_id not in read:
+        seen.append(changes.gone(employee_id, started))
+    whole = employee_id is None
+
+    def commit(session: Session) -> None:
+        commit_feed(session, run_id, seen=seen, whole=whole, events=waiting,
+                    cursor=changes.next_cursor(started, settings) if whole else None,
+                    polled_at=started if whole else None)
+
+    return commit
 
 
 class _Stopped(Exception):
@@ -182,8 +218,9 @@ def _pipelined(
     allow_deletions: bool,
     employee_id: int | None,
     workers: int,
-) -> Plan:
-    """Plan and apply while the per-user reads run (issue 5): the same Plan ``plan`` shows.
+) -> tuple[Plan, Mapping[int, Employee]]:
+    """Plan and apply while the per-user reads run (issue 5): the same Plan ``plan`` shows;
+    with the employees read (R17 records them once the run completed).
 
     What the lists decide (creations, updates, external ids, moves: ``Draft``) is written
     while each user's managers and values are still being read; those are planned and
@@ -193,16 +230,17 @@ def _pipelined(
     with _start_reading(settings, personio, lms, store, workers=workers,
                         employee_id=employee_id) as (effective, gathering):
         drafted = draft(gathering.snapshot, effective, employee_id=employee_id)
-        first = hold_back_deletions(drafted.complete(()), allow_deletions=allow_deletions)
-        _record_errors(store, run_id, first)
+        first = guard(drafted.complete(()), settings, store, allow_deletions=allow_deletions)
+        record_errors(store, run_id, first)
         finished: list[Operation] = []
         failed_reads: list[ApiError] = []
         try:
             executor.apply(first, later=_finishing(drafted, gathering, finished, failed_reads))
         except ApiError as exc:
-            whole = hold_back_deletions(drafted.complete(finished), allow_deletions=allow_deletions)
+            whole = guard(drafted.complete(finished), settings, store, allow_deletions=allow_deletions)
             raise _Stopped(whole, exc, reading=exc in failed_reads) from None
-    return hold_back_deletions(drafted.complete(finished), allow_deletions=allow_deletions)
+    plan = guard(drafted.complete(finished), settings, store, allow_deletions=allow_deletions)
+    return plan, gathering.snapshot.employees
 
 
 def _finishing(drafted: Draft, gathering: Gathering, into: list[Operation],
@@ -229,7 +267,7 @@ def _finishing(drafted: Draft, gathering: Gathering, into: list[Operation],
         yield from ops
 
 
-def _record_errors(store: Store, run_id: int, plan: Plan) -> None:
+def record_errors(store: Store, run_id: int, plan: Plan) -> None:
     with store.transaction() as session:
         for error in plan.errors:
             store.runs.add_error(session, run_id, ErrorRecord(error.employee_id, error.code,
@@ -241,20 +279,20 @@ def _stopped(store: Store, run_id: int, started: dt.datetime, plan: Plan | None,
     """The run stopped on an API error (R14): what landed stays; the next run picks up.
 
     A failed per-user read stops before any leaver is removed, so its message says so; only a
-    failure before any write could start says "nothing was changed" (``_reading_failed``)."""
+    failure before any write could start says "nothing was changed" (``reading_failed``)."""
     applied = sum(executor.applied.values())
-    hint = _reading_failed(stop).hint if reading else stop.hint
+    hint = reading_failed(stop).hint if reading else stop.hint
     if reading:  # writes may have been on their way, even with none recorded as applied
         message = (f"reading failed after {applied} changes, no one was removed: {stop}; "
                    "the next run picks up from here")
     else:
         message = f"stopped after {applied} changes: {stop}; the next run picks up from here"
     errors = (*plan.errors, *executor.errors) if plan else tuple(executor.errors)
-    return _finish(store, run_id, started, Outcome.STOPPED, plan=plan, executor=executor,
-                   errors=errors, message=message, hint=hint)
+    return finish_run(store, run_id, started, Outcome.STOPPED, plan=plan, executor=executor,
+                      errors=errors, message=message, hint=hint)
 
 
-def _finish(
+def finish_run(
     store: Store,
     run_id: int,
     started: dt.datetime,
@@ -265,16 +303,20 @@ def _finish(
     errors: tuple[object, ...] = (),
     message: str | None = None,
     hint: str | None = None,
+    also: Callable[[Session], None] | None = None,
+    kind: str = "full",
+    covered: int | None = None,
 ) -> RunReport:
+    """Record the run's end (and ``also``, in the same transaction) and report it."""
     applied = dict(sorted(executor.applied.items())) if executor else {}
     failed = dict(sorted(executor.failed.items())) if executor else {}
     counts = {"applied": applied, "failed": failed, "errors": len(errors),
               "held_back": len(plan.held_back) if plan else 0,
               "planned": len(plan.operations) if plan else 0}
-    store.runs.finish(run_id, outcome.value, counts, message)
+    store.runs.finish(run_id, outcome.value, counts, message, also=also)
     return RunReport(
         run_id=run_id, outcome=outcome, started_at=started, ended_at=dt.datetime.now(dt.UTC),
         applied=applied, failed=failed, errors=tuple(errors),  # type: ignore[arg-type]
         held_back=plan.held_back if plan else (), message=message, hint=hint,
-        planned=len(plan.operations) if plan else 0,
+        planned=len(plan.operations) if plan else 0, kind=kind, covered=covered,
     )

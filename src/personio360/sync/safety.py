@@ -56,12 +56,19 @@ def check_attributes(snapshot: Snapshot, settings: Settings) -> None:
         )
 
 
-def hold_back_deletions(plan: Plan, *, allow_deletions: bool) -> Plan:
-    """R13b: over the limit, every deletion is held back (reported, not applied) unless allowed."""
+def hold_back_deletions(plan: Plan, *, allow_deletions: bool, already: int = 0,
+                        window: str = "24h") -> Plan:
+    """R13b: over the limit, every deletion is held back (reported, not applied) unless allowed.
+
+    The limit is a budget over a sliding ``window`` (R17): ``already`` users were removed by
+    the runs of that window, full or changes, so 50 terminations arriving one webhook at a time
+    are held back once the budget is spent, as 50 in one run are, and approved the same way."""
     leavers = [op for op in plan.operations if isinstance(op, DeleteUser | DeactivateUser)]
-    if allow_deletions or len(leavers) <= plan.deletion_limit:
+    if allow_deletions or not leavers or already + len(leavers) <= plan.deletion_limit:
         return plan
     kept = tuple(op for op in plan.operations if not isinstance(op, DeleteUser | DeactivateUser))
-    note = (f"{len(leavers)} users would be removed, more than the limit of {plan.deletion_limit} "
-            "(safety.max_deletions): held back; review them, then run sync --allow-deletions")
+    earlier = f", after {already} already removed in the last {window}" if already else ""
+    note = (f"{len(leavers)} users would be removed{earlier}, more than the limit of "
+            f"{plan.deletion_limit} per {window} (safety.max_deletions): held back; review them, "
+            "then run sync --allow-deletions")
     return replace(plan, operations=kept, held_back=tuple(leavers), notes=(*plan.notes, note))

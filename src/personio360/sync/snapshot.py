@@ -59,6 +59,12 @@ class Snapshot:
     custom_values: Mapping[str, tuple[CustomValue, ...]] = field(default_factory=dict)
     #: R8: every field the connector ever owned, field id -> configured name, oldest first
     owned_fields: Mapping[str, str] = field(default_factory=dict)
+    #: R17: a changes run reads only these employees (None: everyone, a full sync); the plan
+    #: is about them alone, and what it does not read it takes from the store (below)
+    covered: frozenset[int] | None = None
+    #: R17: the linked employees not covered whom the last run left in scope: their users stay
+    #: theirs (R2: adopted by no one else, R15) and they stay their reports' managers (R9)
+    in_scope_elsewhere: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         _share_values(self.managers)

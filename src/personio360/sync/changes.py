@@ -1,0 +1,133 @@
+"""R17: whom a changes run covers, decided from what was read and the store's memory (pure).
+
+A changes run syncs only the employees that changed: those Personio's ``updated_since`` lists,
+those verified deliveries name, and whoever their change affects (R9: the reports of a
+supervisor who gains, loses or changes a user). For each it reads that employee and that
+user's own 360Learning state and plans with the same planner as a full sync
+(``Snapshot.covered``), so the two never disagree about a person. No HTTP here: the reads are
+``gather_changes``'s.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Start", "affected_supervisors", "gone", "next_cursor", "seen_of", "start", "unchanged"]
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from personio360.config import Settings
+from personio360.domain import Employee, Link, LmsUser
+from personio360.store.events import ChangeEvent, Seen
+from personio360.sync.scope import in_scope
+
+PERSONIO = "personio"
+LEARNING360 = "360learning"
+#: Personio writes ``last_modified_at`` in whole seconds: an edit later in the same second as
+#: the one a run read carries the same stamp
+_STAMP_RESOLUTION = dt.timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where a changes run starts: the employees listed and still to sync, the ids named by
+    events (or held back) still to read from Personio, and the events it answers for."""
+
+    listed: Mapping[int, Employee]
+    named: frozenset[int]
+    events: tuple[int, ...]
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to do: no 360Learning call, no run recorded (R17)."""
+        return not self.listed and not self.named
+
+
+def start(
+    listed: Iterable[Employee],
+    events: Iterable[ChangeEvent],
+    seen: Mapping[int, Seen],
+    links: Mapping[int, Link],
+    *,
+    held_back: Collection[int] = (),
+) -> Start:
+    """The run's first set of people.
+
+    - An employee the poll lists again only because of the cursor's overlap, unchanged since a
+      completed run processed them (``unchanged``), is nothing to do, unless an event names them.
+    - A Personio event names an employee by id; one without an id (a payload we could not read)
+      is answered by the poll itself.
+    - A 360Learning event names a user: only a managed user's employee is re-read (R6: events
+      about unmanaged users change nothing; the receiver drops most of them already).
+    - ``held_back``: linked employees the last run left out of scope, whose removal was held
+      back (R13b); passed only with ``--allow-deletions``, which approves them.
+    """
+    events = list(events)
+    employee_of = {link.user_id: emp_id for emp_id, link in links.items()}
+    named: set[int] = set()
+    for event in events:
+        if event.provider == PERSONIO and event.employee_id is not None:
+            named.add(event.employee_id)
+        elif event.provider == LEARNING360 and event.user_id is not None:
+            emp_id = employee_of.get(event.user_id)
+            if emp_id is not None:
+                named.add(emp_id)
+    named.update(e for e in held_back if e in links)
+    kept = {emp.id: emp for emp in listed if emp.id in named or not unchanged(emp, seen.get(emp.id))}
+    return Start(listed=kept, named=frozenset(named - kept.keys()), events=tuple(e.id for e in events))
+
+
+def unchanged(emp: Employee, seen: Seen | None) -> bool:
+    """The same ``last_modified_at`` a completed run synced, read after that second was over."""
+    if seen is None or emp.last_modified_at is None or emp.last_modified_at != seen.last_modified_at:
+        return False
+    try:
+        stamp = dt.datetime.fromisoformat(emp.last_modified_at)
+    except ValueError:
+        return False  # a stamp we cannot read proves nothing: sync them again
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp + _STAMP_RESOLUTION <= seen.read_at
+
+
+def affected_supervisors(
+    settings: Settings,
+    employees: Mapping[int, Employee | None],
+    links: Mapping[int, Link],
+    users: Mapping[str, LmsUser],
+) -> set[int]:
+    """The covered employees whose reports' manager changes (R9): a supervisor who will gain a
+    user (in scope, not linked: created or adopted), lose it (linked, no longer in scope or
+    gone from Personio: ``None``), or have it brought back (linked to a deleted or missing user:
+    restored, perhaps as a new account)."""
+    out: set[int] = set()
+    for emp_id, emp in employees.items():
+        link = links.get(emp_id)
+        staying = emp is not None and in_scope(emp, settings.groups)
+        if link is None:
+            if staying:
+                out.add(emp_id)
+        elif not staying:
+            out.add(emp_id)
+        else:
+            user = users.get(link.user_id)
+            if user is None or user.status == "deleted":
+                out.add(emp_id)
+    return out
+
+
+def next_cursor(polled_at: dt.datetime, settings: Settings) -> dt.datetime:
+    """The next poll's ``updated_since``: this poll's time less the overlap. Personio documents
+    no time zone for it and writes whole seconds, so each poll asks again for a margin before
+    the last one; whoever it lists unchanged is skipped (``unchanged``)."""
+    return polled_at - settings.changes_or_default.overlap_delta
+
+
+def seen_of(emp: Employee, settings: Settings, read_at: dt.datetime) -> Seen:
+    """What the store keeps of an employee a completed run synced."""
+    return Seen(emp.id, emp.last_modified_at, emp.supervisor_id, in_scope(emp, settings.groups), read_at)
+
+
+def gone(employee_id: int, read_at: dt.datetime) -> Seen:
+    """An employee Personio no longer has (R5: absent, like a leaver)."""
+    return Seen(employee_id, None, None, False, read_at)

@@ -51,7 +51,7 @@ class Seen:
     last_modified_at: str | None
     supervisor_id: int | None
     in_scope: bool
-    read_at: dt.datetime
+    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,7 @@ def commit_feed(session: Session, run_id: int | None, *, seen: Iterable[Seen], w
     seen = list(seen)
     assert run_id is not None or not seen, "what was synced belongs to a run"
     rows = [{"employee_id": s.employee_id, "last_modified_at": s.last_modified_at,
-             "supervisor_id": s.supervisor_id, "in_scope": s.in_scope, "read_at": s.read_at,
+             "supervisor_id": s.supervisor_id, "in_scope": s.in_scope, "digest": s.digest,
              "run_id": run_id} for s in seen]
     if whole:
         session.execute(delete(EmployeeSeenRow))
@@ -202,8 +202,7 @@ def _event(row: ChangeEventRow) -> ChangeEvent:
 
 
 def _seen(row: EmployeeSeenRow) -> Seen:
-    return Seen(row.employee_id, row.last_modified_at, row.supervisor_id, bool(row.in_scope),
-                _utc(row.read_at))
+    return Seen(row.employee_id, row.last_modified_at, row.supervisor_id, bool(row.in_scope), row.digest)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

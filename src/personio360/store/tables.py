@@ -152,9 +152,10 @@ class EmployeeSeenRow(Base):
     last_modified_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
     supervisor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     in_scope: Mapped[bool] = mapped_column(Boolean)
-    #: when that run read the employee: a ``last_modified_at`` within that second may hide a
-    #: later edit of the same second (Personio writes whole seconds), so it is not skipped
-    read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: a digest of the attributes that run synced from: Personio writes ``last_modified_at`` in
+    #: whole seconds, and its clock is not ours, so a second edit within the same second carries
+    #: the same stamp; it does not carry the same values
+    digest: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_employees_seen_supervisor", "supervisor_id"),)

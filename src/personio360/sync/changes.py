@@ -10,9 +10,11 @@ user's own 360Learning state and plans with the same planner as a full sync
 
 from __future__ import annotations
 
-__all__ = ["Start", "affected_supervisors", "gone", "next_cursor", "seen_of", "start", "unchanged"]
+__all__ = ["Start", "affected_supervisors", "digest", "gone", "next_cursor", "seen_of", "start",
+           "unchanged"]
 
 import datetime as dt
+import hashlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,9 +25,6 @@ from personio360.sync.scope import in_scope
 
 PERSONIO = "personio"
 LEARNING360 = "360learning"
-#: Personio writes ``last_modified_at`` in whole seconds: an edit later in the same second as
-#: the one a run read carries the same stamp
-_STAMP_RESOLUTION = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +77,19 @@ def start(
 
 
 def unchanged(emp: Employee, seen: Seen | None) -> bool:
-    """The same ``last_modified_at`` a completed run synced, read after that second was over."""
-    if seen is None or emp.last_modified_at is None or emp.last_modified_at != seen.last_modified_at:
-        return False
-    try:
-        stamp = dt.datetime.fromisoformat(emp.last_modified_at)
-    except ValueError:
-        return False  # a stamp we cannot read proves nothing: sync them again
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp + _STAMP_RESOLUTION <= seen.read_at
+    """The same ``last_modified_at`` a completed run synced, and the same values.
+
+    The stamp alone is not enough: Personio writes it in whole seconds, by its own clock, so
+    an edit within the second a run read carries the stamp that run recorded. Its values
+    differ; an edit undone within that second is indeed nothing to do."""
+    return (seen is not None and emp.last_modified_at is not None
+            and emp.last_modified_at == seen.last_modified_at and digest(emp) == seen.digest)
+
+
+def digest(emp: Employee) -> str:
+    """The employee's attributes as read, in a stable text (``repr`` of plain values)."""
+    items = sorted((k, v) for k, v in emp.attributes.items() if k != "last_modified_at")
+    return hashlib.sha256(repr(items).encode()).hexdigest()
 
 
 def affected_supervisors(
@@ -123,11 +125,12 @@ def next_cursor(polled_at: dt.datetime, settings: Settings) -> dt.datetime:
     return polled_at - settings.changes_or_default.overlap_delta
 
 
-def seen_of(emp: Employee, settings: Settings, read_at: dt.datetime) -> Seen:
+def seen_of(emp: Employee, settings: Settings) -> Seen:
     """What the store keeps of an employee a completed run synced."""
-    return Seen(emp.id, emp.last_modified_at, emp.supervisor_id, in_scope(emp, settings.groups), read_at)
+    return Seen(emp.id, emp.last_modified_at, emp.supervisor_id, in_scope(emp, settings.groups),
+                digest(emp))
 
 
-def gone(employee_id: int, read_at: dt.datetime) -> Seen:
+def gone(employee_id: int) -> Seen:
     """An employee Personio no longer has (R5: absent, like a leaver)."""
-    return Seen(employee_id, None, None, False, read_at)
+    return Seen(employee_id, None, None, False, "")

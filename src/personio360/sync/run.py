@@ -184,10 +184,10 @@ def _synced(settings: Settings, run_id: int, started: dt.datetime, read: Mapping
     """What a completed full sync tells the change feed (R17), with its end: whom it synced
     and from what, the events it answered (it re-read everyone), and the cursor (changes from
     its start on are the next changes run's). ``sync --employee`` updates that one person."""
-    seen = [changes.seen_of(emp, settings, started) for emp in read.values()
+    seen = [changes.seen_of(emp, settings) for emp in read.values()
             if employee_id is None or emp.id == employee_id]
     if employee_id is not None and employee_id not in read:
-        seen.append(changes.gone(employee_id, started))
+        seen.append(changes.gone(employee_id))
     whole = employee_id is None
 
     def commit(session: Session) -> None:

@@ -151,10 +151,8 @@ def _completed(settings: Settings, run_id: int, polled: Poll,
                snapshot: Snapshot) -> Callable[[Session], None]:
     """What a completed changes run moves on, with its end: the covered people as synced,
     its events answered, the cursor past its poll."""
-    read_at = snapshot.taken_at
-    seen: list[Seen] = [changes.seen_of(emp, settings, polled.polled_at)
-                        for emp in snapshot.employees.values()]
-    seen += [changes.gone(i, read_at) for i in (snapshot.covered or ()) if i not in snapshot.employees]
+    seen: list[Seen] = [changes.seen_of(emp, settings) for emp in snapshot.employees.values()]
+    seen += [changes.gone(i) for i in (snapshot.covered or ()) if i not in snapshot.employees]
 
     def commit(session: Session) -> None:
         commit_feed(session, run_id, seen=seen, whole=False, events=polled.start.events,

@@ -117,6 +117,12 @@ class PersonioState:
         self._org_ids: dict[tuple[str, str], int] = {}
         self._listeners: list[ChangeListener] = []
 
+    def use_clock(self, clock: Callable[[], dt.datetime]) -> None:
+        """Personio's own clock from now on (``last_modified_at``, ``updated_since``): tests set
+        one behind the connector's, as a real service's may be, to tell edits from reads."""
+        with self._lock:
+            self._clock = clock
+
     def subscribe(self, listener: ChangeListener) -> None:
         """Call ``listener`` after every hire, real change and removal (webhook events)."""
         with self._lock:

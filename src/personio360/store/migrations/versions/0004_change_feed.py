@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("last_modified_at", sa.String(40), nullable=True),
         sa.Column("supervisor_id", sa.BigInteger(), nullable=True),
         sa.Column("in_scope", sa.Boolean(), nullable=False),
-        sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
     )
     op.create_index("ix_employees_seen_supervisor", "employees_seen", ["supervisor_id"])

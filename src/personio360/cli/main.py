@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from personio360.cli import review, serve, webhooks
+from personio360.cli import notify, review, serve, webhooks
 from personio360.config import Settings, load_config
 from personio360.errors import ConfigError, Personio360Error
 from personio360.http.redact import redact, structlog_processor
@@ -42,18 +42,23 @@ def _console() -> Console:
 
 def _configure_logging() -> None:
     """Structured logs to stderr, redacted (R16); quiet unless PERSONIO360_LOG_LEVEL says otherwise."""
-    level = getattr(logging, os.environ.get("PERSONIO360_LOG_LEVEL", "ERROR").upper(), logging.ERROR)
+    as_json = os.environ.get("PERSONIO360_LOG_FORMAT", "").lower() == "json"  # one JSON object a line
+    default = "INFO" if as_json else "ERROR"
+    level = getattr(logging, os.environ.get("PERSONIO360_LOG_LEVEL", default).upper(), logging.ERROR)
+    shared: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
+                         structlog_processor]
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(
+        colors=False)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog_processor,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
-    logging.basicConfig(level=level, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    if as_json:  # the libraries' lines as JSON too, through the same redaction
+        handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer,
+                                                                 foreign_pre_chain=shared))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _boundary(command: _F) -> _F:
@@ -311,11 +316,16 @@ def _run_json(detail: Any) -> dict[str, Any]:
 
 @cli.command()
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@click.option("--metrics-port", type=int, metavar="PORT",
+              help="serve /metrics, /healthz and /readyz on this port (issue 14)")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="address for --metrics-port")
 @_boundary
-def schedule(config: str | None) -> int:
+def schedule(config: str | None, metrics_port: int | None, metrics_host: str) -> int:
     """Sync on the configured interval until stopped (production only, R12)."""
     from personio360.cli.render import render_report
+    from personio360.notify.service import observing
     from personio360.scheduler import Schedule, refuse_unless_production
+    from personio360.sync.report import RunReport
     from personio360.sync.run import run_sync
     from personio360.wiring import open_context
 
@@ -323,11 +333,17 @@ def schedule(config: str | None) -> int:
     refuse_unless_production(settings)
     console = _console()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    with open_context(settings) as ctx:
+    address = (metrics_host, metrics_port) if metrics_port is not None else None
+    with open_context(settings) as ctx, observing(settings, ctx.store, metrics_address=address) as observe:
+
+        def on_report(report: RunReport) -> None:
+            render_report(console, report)
+            observe(report)  # notifications (issue 14): never fail the schedule
+
         plan = Schedule(
             run_once=lambda: run_sync(settings, ctx.personio, ctx.lms, ctx.store),
             interval=settings.full_sync_interval.total_seconds(),
-            on_report=lambda report: render_report(console, report),
+            on_report=on_report,
             on_problem=lambda message: err.print(f"[yellow]warning:[/] {escape(redact(message))}"),
             jitter=0.05,
         )
@@ -391,6 +407,7 @@ def demo(size: int, seed: int) -> int:
 cli.add_command(review.explain)
 cli.add_command(serve.serve)
 cli.add_command(webhooks.webhooks)
+cli.add_command(notify.notify)
 
 
 def main() -> None:

@@ -51,6 +51,11 @@ def _serve(config: str | None, host: str, port: int) -> int:
             schedule = threading.Thread(target=admin.schedule().run_forever, daemon=True,
                                         name="personio360-schedule")
             schedule.start()
+            if settings.changes_on:  # the change feed watched between runs (issue 14)
+                from personio360.notify.service import FeedWatch
+
+                watch = FeedWatch(settings, ctx.store, stop=admin.stop)
+                threading.Thread(target=watch.run_forever, daemon=True, name="personio360-feed-watch").start()
             console.print(f"Syncing every {settings.full_sync_every} (production, R12).")
         console.print(f"personio360 admin page on http://{host}:{port}/ ({settings.environment}); "
                       "stop with Ctrl-C.")

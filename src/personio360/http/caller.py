@@ -7,7 +7,7 @@ like httpx's ``map_httpcore_exceptions``). Lower-level errors are translated her
 
 from __future__ import annotations
 
-__all__ = ["ApiCaller", "StatusMapper"]
+__all__ = ["ApiCaller", "CallObserver", "StatusMapper", "observe_calls"]
 
 import json
 from collections.abc import Callable, Collection, Mapping
@@ -22,6 +22,21 @@ from personio360.http.retry import RetryPolicy, TransientStatus, parse_retry_aft
 
 #: (response, method, path template) -> the typed error for a non-success answer.
 StatusMapper = Callable[[httpx.Response, str, str], ApiError]
+#: (service, method, path template, status or None for no answer, attempt number): told of every
+#: attempt, so that metrics count calls, 429s and retries without touching each client (issue 14)
+CallObserver = Callable[[str, str, str, int | None, int], None]
+_observers: list[CallObserver] = []
+
+
+def observe_calls(observer: CallObserver) -> None:
+    """Tell ``observer`` of every attempt of every call from now on (idempotent per observer)."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def _told(service: str, method: str, template: str, status: int | None, attempt: int) -> None:
+    for observer in _observers:
+        observer(service, method, template, status, attempt)
 
 
 class ApiCaller:
@@ -73,9 +88,14 @@ class ApiCaller:
             ):
                 with attempt:
                     self.limiter.acquire(kind)
-                    response = self.http.request(
-                        method, target, params=params, json=json_body, data=data, headers=headers
-                    )
+                    try:
+                        response = self.http.request(
+                            method, target, params=params, json=json_body, data=data, headers=headers
+                        )
+                    except httpx.TransportError:
+                        _told(self.service, method, template, None, attempt.num)
+                        raise
+                    _told(self.service, method, template, response.status_code, attempt.num)
                     if response.status_code == 429 or response.status_code >= 500:
                         raise TransientStatus(response)
         except TransientStatus as exc:

@@ -170,7 +170,7 @@ def _log_run(report: RunReport, kind: str) -> None:
               "applied": sum(report.applied.values()), "failed": sum(report.failed.values()),
               "errors": len(report.errors), "held_back": len(report.held_back)}
     if report.outcome in (Outcome.FAILED, Outcome.STOPPED):
-        log.error("run ended", **fields, message=report.message, hint=report.hint)
+        log.warning("run ended", **fields, message=report.message, hint=report.hint)
     elif report.outcome is Outcome.COMPLETED:
         log.info("run ended", **fields)
     else:

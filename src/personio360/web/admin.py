@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from personio360 import notify
 from personio360.cli.render import Names
 from personio360.config import Settings, load_credentials
 from personio360.errors import ApiError, ConfigError, Personio360Error
@@ -229,17 +230,21 @@ class Admin:
 
     def _run(self, job: Job, preview: Preview) -> RunReport:
         try:
-            return run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
-                            progress=job.progress, bulk_poll_interval=self.bulk_poll_interval,
-                            saved=preview.saved())
+            report = run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                              progress=job.progress, bulk_poll_interval=self.bulk_poll_interval,
+                              saved=preview.saved())
+            notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
+            return report
         finally:
             if self.preview is preview:
                 self.preview = None
 
     def run_scheduled(self) -> RunReport:
         """One scheduled run (R12, production only): a fresh plan, applied under the store's lock."""
-        return run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
-                        bulk_poll_interval=self.bulk_poll_interval)
+        report = run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                          bulk_poll_interval=self.bulk_poll_interval)
+        notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
+        return report
 
     def schedule(self) -> Schedule:
         """The production schedule (R12); the caller runs ``run_forever`` in a thread."""

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from personio360.web.admin import Admin
 from personio360.web.auth import SessionCodec, Throttle
 from personio360.web.hooks import Receivers, hook_routes
+from personio360.web.observe import attach, observe_routes
 from personio360.web.routes import routes
 from personio360.web.site import Site
 
@@ -63,9 +64,11 @@ def create_app(admin: Admin, password: str, *, throttle: Throttle | None = None,
     The webhook receivers (R17, ``web/hooks.py``) sit beside it, authenticated by their own
     token or signature (read once, here), never by the admin's session."""
     app = Starlette(
-        routes=[*routes, *hook_routes, Mount("/static", app=StaticFiles(directory=STATIC), name="static")],
+        routes=[*routes, *hook_routes, *observe_routes,
+                Mount("/static", app=StaticFiles(directory=STATIC), name="static")],
         middleware=[Middleware(_SecurityHeaders)],
     )
     app.state.site = Site(admin, password, codec=codec or SessionCodec(), throttle=throttle or Throttle())
     app.state.hooks = Receivers.of(admin)
+    attach(app)  # /metrics over this store (issue 14)
     return app

@@ -144,7 +144,7 @@ def test_health_and_readiness_answer_without_a_session(served: tuple[str, Sandbo
 
 def test_schedule_serves_metrics_and_health_on_its_own_port(tmp_path: Path) -> None:
     """schedule --metrics-port: prometheus_client's exposition at /metrics, /healthz and /readyz."""
-    from tests.notify.conftest import write_settings
+    from .conftest import write_settings
 
     settings = write_settings(tmp_path, "")
     from personio360.store import open_store

@@ -17,6 +17,8 @@ from personio360.emulators.sandbox import Sandbox
 from personio360.store import open_store
 
 from .conftest import MakeSandbox, cli
+from notify.conftest import ENVIRON as NOTIFY_ENVIRON  # the SMTP password, a webhook token
+from notify.conftest import Targets, targets  # noqa: F401 (the fixture: SMTP and JSON receivers)
 
 PERSONIO = {"client_id": "pid-Quokka-7f3a91c2", "client_secret": "psec-Narwhal-e4b2c8d1f0a9"}
 LMS = {"client_id": "lid-Pangolin-5d6e7f80", "client_secret": "lsec-Axolotl-0b1c2d3e4f55"}
@@ -48,9 +50,10 @@ class TokenTap:
 
 
 def test_no_secret_or_token_in_any_output_log_or_stored_byte(
-    make_sandbox: MakeSandbox, tmp_path: Path
+    make_sandbox: MakeSandbox, tmp_path: Path, targets: Targets
 ) -> None:
-    """A full sync with distinctive credentials, DEBUG logs, token renewals and failures: zero hits."""
+    """A full sync with distinctive credentials, DEBUG logs, token renewals and failures: zero hits,
+    also in every notification sent (issue 14: email over SMTP, a JSON webhook, one target down)."""
     tokens: set[str] = set()
     sb = make_sandbox(
         personio_options=PERSONIO,
@@ -59,6 +62,8 @@ def test_no_secret_or_token_in_any_output_log_or_stored_byte(
         wrap_personio=lambda app: TokenTap(app, "/v1/auth", tokens),
         wrap_lms=lambda app: TokenTap(app, "/api/v2/oauth2/token", tokens),
     )
+    sb.extra_toml += "\n" + targets.toml(down=True)
+    sb.write_config()
     sb.lms.faults.replace(
         [
             Fault(kind="status", status=401, count=2, after=5),
@@ -68,7 +73,7 @@ def test_no_secret_or_token_in_any_output_log_or_stored_byte(
     )
     sb.personio.faults.replace([Fault(kind="status", status=401, path=r"^/v1/company/employees$", count=1)])
     config = str(sb.config_path)
-    debug = {"PERSONIO360_LOG_LEVEL": "DEBUG"}
+    debug = {"PERSONIO360_LOG_LEVEL": "DEBUG", **NOTIFY_ENVIRON}
     outputs = [cli(sb, "check", "--config", config, env=debug)]
     for _ in range(4):  # the faults stop a run or two (exit 3); then it completes (exit 1: planted emails)
         outputs.append(cli(sb, "sync", "--config", config, "--json", env=debug))
@@ -91,8 +96,13 @@ def test_no_secret_or_token_in_any_output_log_or_stored_byte(
     assert codes[-5:] == [1, 0, 0, 0, 3]
     assert set(codes[1:-5]) <= {3}
     assert len(tokens) >= 3  # two from 360Learning (ttl 1 s, a 401 renewal), one from Personio
-    needles = [v.encode() for v in (*PERSONIO.values(), *LMS.values(), *tokens)]
+    outputs.append(cli(sb, "notify", "test", "--config", config, env=debug))
+    assert outputs[-1].returncode == 1  # the target that is down
+    assert targets.counts()[0] >= 3  # stopped, skipped, recovered, test...
+    needles = [v.encode() for v in (*PERSONIO.values(), *LMS.values(), *tokens, *NOTIFY_ENVIRON.values())]
     haystacks: dict[str, bytes] = {}
+    for index, message in enumerate(targets.scanned()):
+        haystacks[f"notification {index}"] = message
     for index, out in enumerate(outputs):
         haystacks[f"run {index} stdout"] = out.stdout.encode()
         haystacks[f"run {index} stderr"] = out.stderr.encode()

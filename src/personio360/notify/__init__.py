@@ -17,6 +17,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from urllib.parse import quote
 
 import structlog
 
@@ -132,6 +133,7 @@ def _urls(settings: Settings, environ: Mapping[str, str] | None) -> list[str]:
         register_secret(target.url.get_secret_value())
         for secret in target.secrets:
             register_secret(secret.get_secret_value())
+            register_secret(quote(secret.get_secret_value(), safe=""))  # as it stands in the URL
     return [t.url.get_secret_value() for t in targets]
 
 

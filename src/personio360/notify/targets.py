@@ -18,7 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from personio360.http.redact import redact
+from personio360.http.redact import RedactingFilter, redact
+
+#: Apprise (and requests' urllib3 under it) log URLs, headers and payloads at DEBUG: redacted first
+for _name in ("apprise", "urllib3.connectionpool"):
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -228,7 +229,7 @@ class ChangesSettings(_Model):
     #: poll asks again for a margin before the last one (employees unchanged since are skipped)
     overlap: str = "15m"
     #: a burst of deliveries within this long is one changes run
-    coalesce: str = "2s"
+    coalesce: str = "1s"
 
     @field_validator("poll_every")
     @classmethod
@@ -301,20 +302,20 @@ NotifyEvent = Literal["run_failed", "deletions_held_back", "employees_skipped", 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _notify_url(url: str) -> str:
+    """Each URL on its own, so that an error names ``notify.urls[N]``."""
+    from personio360.notify.targets import check_url  # noqa: PLC0415 (notify imports config)
+
+    return check_url(url)
+
+
 class NotifySettings(_Model):
     """Issue 14: where problems are sent (Apprise URLs), which ones, and how often again."""
 
-    urls: list[str] = Field(default_factory=list)
+    urls: list[Annotated[str, AfterValidator(_notify_url)]] = Field(default_factory=list)
     on: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))  # type: ignore[arg-type]
     lag_after: str = "15m"
     remind_every: str = "24h"
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        from personio360.notify.targets import check_url  # noqa: PLC0415 (notify imports config)
-
-        return [check_url(url) for url in value]
 
     @field_validator("on")
     @classmethod

@@ -29,6 +29,8 @@ from personio360.web.admin import Admin
 from personio360.web.app import create_app
 from personio360.wiring import Context, open_context
 
+from .conftest import ENVIRON, HOOK_TOKEN, SMTP_PASSWORD, Targets
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -170,3 +172,40 @@ def _nothing_personal(text: str, sb: Sandbox) -> None:
     names = [e["last_name"] for e in people if len(e.get("last_name") or "") > 3]
     leaked = [v for v in (*emails, *names, *sb.environ.values()) if v and v in text]
     assert leaked == [], json.dumps(leaked[:3])
+
+
+def test_the_admin_page_shows_targets_masked_and_sends_a_test(tmp_path: Path, targets: Targets) -> None:
+    """Notifications page: targets as scheme and host, Send test (with the page's CSRF token) reaches
+    the live targets and shows the one that is down; no secret on the page."""
+    with contextlib.ExitStack() as stack:
+        sb = stack.enter_context(Sandbox(tmp_path / "company", size=12, seed=3, rate_limits=False,
+                                         extra_toml="\n" + targets.toml(down=True)))
+        settings = load_config(sb.config_path)
+        environ = {**sb.environ, **ENVIRON}
+        ctx = stack.enter_context(open_context(settings, environ=environ,
+                                               rate_limit_factor=sb.client_rate_factor))
+        admin = Admin(settings, ctx, environ=environ, bulk_poll_interval=0.01)
+        server = serve_in_thread(create_app(admin, PASSWORD))
+        stack.callback(server.stop)
+        stack.callback(admin.close)
+        with httpx.Client(base_url=server.url, follow_redirects=True) as client:
+            client.post("/signin", data={"csrf": _csrf(client.get("/signin").text), "password": PASSWORD})
+            page = client.get("/notifications")
+            assert page.status_code == 200
+            assert f"<code>mailto://127.0.0.1:{targets.smtp_port}</code>" in page.text
+            refused = client.post("/notifications/test", data={"csrf": "forged"})
+            assert refused.status_code == 403
+            assert targets.counts() == (0, 0)
+            sent = client.post("/notifications/test", data={"csrf": _csrf(page.text)})
+            assert sent.status_code == 200
+            assert targets.counts() == (1, 1)
+            assert "Test message sent to 3 target(s): 1 failed" in sent.text
+            assert f"json://127.0.0.1:{targets.down_port}</code>:" in sent.text
+            for secret in (SMTP_PASSWORD, HOOK_TOKEN, PASSWORD):
+                assert secret not in page.text + sent.text
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)

@@ -324,9 +324,10 @@ def schedule(config: str | None, metrics_port: int | None, metrics_host: str) ->
     """Sync on the configured interval until stopped (production only, R12)."""
     from personio360.cli.render import render_report
     from personio360.notify.service import observing
-    from personio360.scheduler import Schedule, refuse_unless_production
+    from personio360.scheduler import Schedule, Timetable, refuse_unless_production
     from personio360.sync.report import RunReport
     from personio360.sync.run import run_sync
+    from personio360.sync.run_changes import run_changes
     from personio360.wiring import open_context
 
     settings = _settings(config)
@@ -337,19 +338,35 @@ def schedule(config: str | None, metrics_port: int | None, metrics_host: str) ->
     with open_context(settings) as ctx, observing(settings, ctx.store, metrics_address=address) as observe:
 
         def on_report(report: RunReport) -> None:
+            if report.run_id is None:
+                return  # a changes poll with nothing to do (R17): no run, nothing to say
             render_report(console, report)
             observe(report)  # notifications (issue 14): never fail the schedule
 
-        plan = Schedule(
-            run_once=lambda: run_sync(settings, ctx.personio, ctx.lms, ctx.store),
-            interval=settings.full_sync_interval.total_seconds(),
-            on_report=on_report,
-            on_problem=lambda message: err.print(f"[yellow]warning:[/] {escape(redact(message))}"),
-            jitter=0.05,
-        )
+        def problem(message: str) -> None:
+            err.print(f"[yellow]warning:[/] {escape(redact(message))}")
+
+        def full() -> RunReport:
+            return run_sync(settings, ctx.personio, ctx.lms, ctx.store)
+
+        plan: Schedule | Timetable
+        if settings.changes_on:  # R17: polls Personio's changes between the full syncs
+            poll = settings.changes_or_default.poll_interval
+            plan = Timetable(run_full=full, run_changes=lambda: run_changes(
+                settings, ctx.personio, ctx.lms, ctx.store),
+                full_every=settings.full_sync_interval.total_seconds(),
+                poll_every=poll.total_seconds() if poll else None, on_report=on_report,
+                on_problem=problem, jitter=0.05)
+            every = (f"a full sync every {settings.full_sync_every}, changes every "
+                     f"{settings.changes_or_default.poll_every}")
+        else:
+            plan = Schedule(run_once=full, interval=settings.full_sync_interval.total_seconds(),
+                            on_report=on_report, on_problem=problem, jitter=0.05)
+            every = f"every {settings.full_sync_every}"
+        halt = plan.halt if isinstance(plan, Timetable) else plan.stop.set
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: plan.stop.set())
-        console.print(f"Syncing every {settings.full_sync_every}; stop with Ctrl-C or SIGTERM.")
+            signal.signal(signum, lambda *_: halt())
+        console.print(f"Syncing {every}; stop with Ctrl-C or SIGTERM.")
         plan.run_forever()
     console.print(f"Schedule stopped after {plan.runs} runs.")
     return 0

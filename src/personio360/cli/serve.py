@@ -56,7 +56,9 @@ def _serve(config: str | None, host: str, port: int) -> int:
 
                 watch = FeedWatch(settings, ctx.store, stop=admin.stop)
                 threading.Thread(target=watch.run_forever, daemon=True, name="personio360-feed-watch").start()
-            console.print(f"Syncing every {settings.full_sync_every} (production, R12).")
+            changes = (f"; changes every {settings.changes_or_default.poll_every} and on each webhook "
+                       "delivery (R17)") if settings.changes_on else ""
+            console.print(f"Syncing every {settings.full_sync_every}{changes} (production, R12).")
         console.print(f"personio360 admin page on http://{host}:{port}/ ({settings.environment}); "
                       "stop with Ctrl-C.")
         try:

@@ -6,7 +6,8 @@ Plan and applies it (R13c), under the store's one-run-at-a-time lock.
 
 from __future__ import annotations
 
-__all__ = ["Prepared", "finish_run", "guard", "prepare_plan", "reading_failed", "record_errors", "run_sync"]
+__all__ = ["Prepared", "finish_run", "guard", "prepare_plan", "reading_failed", "record_errors",
+           "removed_in_window", "run_sync"]
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
@@ -63,11 +64,20 @@ def prepare_plan(
     return Prepared(guard(planned, settings, store, allow_deletions=allow_deletions), snapshot)
 
 
-def guard(plan: Plan, settings: Settings, store: Store, *, allow_deletions: bool) -> Plan:
-    """R13b over the sliding window (R17): the removals every run of the window applied count."""
-    since = dt.datetime.now(dt.UTC) - settings.safety.window
-    return hold_back_deletions(plan, allow_deletions=allow_deletions,
-                               already=store.runs.deletions_since(since),
+def removed_in_window(settings: Settings, store: Store) -> int:
+    """R13b over the sliding window (R17): the users every run of the window removed. Taken
+    once, before a run applies anything: its own removals must not count against it."""
+    return store.runs.deletions_since(dt.datetime.now(dt.UTC) - settings.safety.window)
+
+
+def guard(plan: Plan, settings: Settings, store: Store | None, *, allow_deletions: bool,
+          already: int | None = None) -> Plan:
+    """R13b: the plan's removals held back past the window's budget (``already`` removed, or
+    counted in ``store`` now)."""
+    if already is None:
+        assert store is not None
+        already = removed_in_window(settings, store)
+    return hold_back_deletions(plan, allow_deletions=allow_deletions, already=already,
                                window=settings.safety.deletion_window)
 
 
@@ -230,16 +240,20 @@ def _pipelined(
     with _start_reading(settings, personio, lms, store, workers=workers,
                         employee_id=employee_id) as (effective, gathering):
         drafted = draft(gathering.snapshot, effective, employee_id=employee_id)
-        first = guard(drafted.complete(()), settings, store, allow_deletions=allow_deletions)
+        already = removed_in_window(settings, store)
+        first = guard(drafted.complete(()), settings, None, allow_deletions=allow_deletions,
+                      already=already)
         record_errors(store, run_id, first)
         finished: list[Operation] = []
         failed_reads: list[ApiError] = []
         try:
             executor.apply(first, later=_finishing(drafted, gathering, finished, failed_reads))
         except ApiError as exc:
-            whole = guard(drafted.complete(finished), settings, store, allow_deletions=allow_deletions)
+            whole = guard(drafted.complete(finished), settings, None, allow_deletions=allow_deletions,
+                          already=already)
             raise _Stopped(whole, exc, reading=exc in failed_reads) from None
-    plan = guard(drafted.complete(finished), settings, store, allow_deletions=allow_deletions)
+    plan = guard(drafted.complete(finished), settings, None, allow_deletions=allow_deletions,
+                 already=already)
     return plan, gathering.snapshot.employees
 
 

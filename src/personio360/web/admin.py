@@ -26,7 +26,7 @@ from personio360.cli.render import Names
 from personio360.config import Settings, load_credentials
 from personio360.errors import ApiError, ConfigError, Personio360Error
 from personio360.http.redact import mask, redact
-from personio360.scheduler import Schedule
+from personio360.scheduler import Schedule, Timetable
 from personio360.store.activation import activated
 from personio360.store.runs import ErrorRecord, RunDetail, RunSummary
 from personio360.sync.check import CheckResult, run_checks
@@ -34,6 +34,7 @@ from personio360.sync.explain import Explanation, explain
 from personio360.sync.operations import AdoptUser, CreateUser
 from personio360.sync.report import RunReport
 from personio360.sync.run import Prepared, prepare_plan, run_sync
+from personio360.sync.run_changes import run_changes
 from personio360.sync.saved import SavedPlan, build_document
 from personio360.sync.scope import in_scope
 from personio360.web import present
@@ -141,6 +142,7 @@ class Admin:
     _managed: tuple[object, float, int] | None = None
     _last_names: Names | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _timetable: Timetable | None = None
 
     # --- the integration (R10, R11) and group activation --------------------------------
 
@@ -246,10 +248,32 @@ class Admin:
         notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
         return report
 
-    def schedule(self) -> Schedule:
-        """The production schedule (R12); the caller runs ``run_forever`` in a thread."""
+    def run_changes_scheduled(self) -> RunReport:
+        """One changes run by the timetable (R17, production only); nothing to do records nothing."""
+        report = run_changes(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
+                             bulk_poll_interval=self.bulk_poll_interval)
+        if report.run_id is not None:
+            notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
+        return report
+
+    def schedule(self) -> Schedule | Timetable:
+        """The production schedule (R12); the caller runs ``run_forever`` in a thread. With
+        changes on (R17) a ``Timetable``: full syncs, polls, and changes runs on deliveries."""
         if self.settings.environment != "production":
             raise ConfigError("the test environment never runs on a schedule (R12)")
+        if self.settings.changes_on:
+            poll = self.settings.changes_or_default.poll_interval
+            timetable = Timetable(
+                run_full=self.run_scheduled, run_changes=self.run_changes_scheduled,
+                full_every=self.settings.full_sync_interval.total_seconds(),
+                poll_every=poll.total_seconds() if poll else None,
+                coalesce=self.settings.changes_or_default.coalesce_delay.total_seconds(),
+                on_problem=lambda message: log.warning("scheduled run: %s", redact(message)),
+                jitter=0.05, stop=self.stop,
+                on_next_full=lambda delay: setattr(self, "next_run", dt.datetime.now(dt.UTC)
+                                                   + dt.timedelta(seconds=delay)))
+            self._timetable = timetable
+            return timetable
 
         def wait(delay: float) -> bool:
             self.next_run = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
@@ -258,7 +282,8 @@ class Admin:
         def problem(message: str) -> None:
             log.warning("scheduled run: %s", redact(message))
 
-        return Schedule(run_once=self.run_scheduled, interval=self.settings.full_sync_interval.total_seconds(),
+        return Schedule(run_once=self.run_scheduled,
+                        interval=self.settings.full_sync_interval.total_seconds(),
                         on_problem=problem, jitter=0.05, stop=self.stop, wait=wait)
 
     # --- history (R16) ------------------------------------------------------------------
@@ -404,9 +429,13 @@ class Admin:
         start a changes run within seconds in production, coalescing a burst into one run. In
         test nothing runs by itself (R12): recorded events wait for ``sync --changes``. Called on
         the server's event loop, so it must only signal, never run or block."""
+        if self._timetable is not None:
+            self._timetable.arrived()
 
     def close(self) -> None:
         self.stop.set()
+        if self._timetable is not None:
+            self._timetable.halt()
         self.jobs.join(timeout=30)
 
 

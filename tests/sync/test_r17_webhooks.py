@@ -1,0 +1,112 @@
+"""R17 through real deliveries: both emulators deliver to ``serve``'s receivers over HTTP on
+127.0.0.1, the events are recorded once, and ``sync --changes`` applies them; duplicated and
+reordered deliveries converge, and a dropped one is caught by the full sync (the safety net).
+
+The two changes here are ones the poll cannot see (a person deleted in Personio is no longer
+listed; a user deleted by hand in 360Learning is not a Personio change), so only the deliveries
+can bring them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from personio360.emulators.faults import Fault
+from personio360.emulators.server import serve_in_thread
+from personio360.sync.report import Outcome
+from personio360.web.admin import Admin
+from personio360.web.app import create_app
+
+from .test_r17_changes import changes, converged, fed_env, leaf
+
+if TYPE_CHECKING:
+    from .conftest import MakeEnv, SyncEnv
+
+TOKEN = "Bearer wh-token-for-the-r17-tests-9c1e"
+PASSWORD = "a-long-admin-password-for-r17"
+PERSON_EVENTS = ["person.created", "person.updated", "person.deleted",
+                 "employment.created", "employment.updated", "employment.deleted"]
+USER_EVENTS = ["user.updated", "user.deleted", "user.reactivated"]
+
+
+@dataclass
+class Hooked:
+    env: SyncEnv
+    url: str
+
+    def settle(self) -> None:
+        """Every delivery made (or given up): the emulators' own wait, no sleeps."""
+        assert self.env.sb.personio.deliveries.wait_idle(20)
+        assert self.env.sb.lms.deliveries.wait_idle(20)
+
+    def delete_by_hand(self, user_id: str) -> None:
+        """An administrator deletes a user in 360Learning (the control surface: a hand edit)."""
+        httpx.delete(f"{self.env.sb.lms_url}/_emulator/users/{user_id}", timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def hooked(make_env: MakeEnv) -> Iterator[Hooked]:
+    """A synced company whose emulators deliver to a served ``serve`` app (test environment)."""
+    env = fed_env(make_env)
+    lms_hooks = env.sb.lms.webhooks
+    subscriptions = [lms_hooks.create(event, "personio360 (test)", "http://127.0.0.1:9/hooks/360learning")
+                     for event in USER_EVENTS]
+    secrets = [lms_hooks.secret(s["_id"]) for s in subscriptions]
+    environ = {**env.sb.environ, "PERSONIO_WEBHOOK_TOKEN": TOKEN,
+               "LEARNING360_WEBHOOK_SECRET": " ".join(secrets)}
+    with contextlib.ExitStack() as stack:
+        admin = Admin(env.settings, env.ctx, environ=environ)
+        stack.callback(admin.close)
+        server = serve_in_thread(create_app(admin, PASSWORD))
+        stack.callback(server.stop)
+        for s in subscriptions:
+            lms_hooks.update(s["_id"], {"url": f"{server.url}/hooks/360learning"})
+        env.sb.personio.webhooks.create({
+            "url": f"{server.url}/hooks/personio", "description": "personio360 (test)",
+            "status": "ENABLED", "auth_type": "TOKEN", "token": TOKEN, "enabled_events": PERSON_EVENTS})
+        yield Hooked(env, server.url)
+
+
+def test_deliveries_reach_the_store_once_and_a_changes_run_applies_them(hooked: Hooked) -> None:
+    env = hooked.env
+    env.sb.personio.faults.replace([Fault(kind="delivery_duplicate", path=r"person\."),
+                                    Fault(kind="delivery_reorder", path=r"employment\.")])
+    gone = leaf(env, office="London")
+    gone_user = env.user_id_of(gone)
+    env.personio.remove(gone)
+    restored = leaf(env, office="Berlin")
+    restored_user = env.user_id_of(restored)
+    hooked.delete_by_hand(restored_user)
+    hooked.settle()
+
+    waiting = env.ctx.store.feed.pending()
+    assert sorted((e.provider, e.event_name) for e in waiting) == [
+        ("360learning", "user.deleted"), ("personio", "employment.deleted"), ("personio", "person.deleted")]
+    report = changes(env)
+    assert report.outcome is Outcome.COMPLETED, report
+    assert report.covered == 2
+    assert env.lms.user(gone_user).status == "deleted" and gone not in env.links()
+    assert env.lms.user(restored_user).status != "deleted"  # R4: restored within seconds
+    assert env.user_id_of(restored) == restored_user
+    assert env.ctx.store.feed.pending() == []
+    converged(env)
+
+
+def test_a_dropped_delivery_is_caught_by_the_full_sync(hooked: Hooked) -> None:
+    env = hooked.env
+    env.sb.personio.faults.replace([Fault(kind="delivery_drop", path=r"(person|employment)\.deleted")])
+    gone = leaf(env)
+    gone_user = env.user_id_of(gone)
+    env.personio.remove(gone)
+    hooked.settle()
+    assert env.ctx.store.feed.pending() == []
+    assert changes(env).run_id is None  # nothing named them, and the poll cannot list them
+    assert env.lms.user(gone_user).status != "deleted"
+    assert env.sync().outcome in (Outcome.COMPLETED, Outcome.COMPLETED_WITH_ERRORS)
+    assert env.lms.user(gone_user).status == "deleted" and gone not in env.links()

@@ -3,8 +3,9 @@
 Both emulators start in-process on free loopback ports with a generated company (edge cases
 included); the demo then runs what an administrator would (check, plan, sync), makes HR
 changes in the Personio emulator (a hire, an edit, an email change, a termination), plans,
-explains the new hire, syncs again, rehires the leaver (who gets the old account back), and
-shows the run history.
+explains the new hire, syncs again, rehires the leaver (who gets the old account back), shows
+one change flowing in near-real time (an HR edit, Personio's webhook reaching ``serve``'s
+receiver, a changes run touching only that person, R17), and shows the run history.
 The emulators enforce the published rate limits, multiplied by ``FACTOR`` to keep it short.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 __all__ = ["run_demo"]
 
 import datetime as dt
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -23,9 +25,14 @@ from personio360.cli.render import Names, render_checks, render_plan, render_rep
 from personio360.cli.review import render_explanation
 from personio360.config import load_config
 from personio360.emulators.sandbox import Sandbox
+from personio360.emulators.server import serve_in_thread
+from personio360.http.redact import register_secret
 from personio360.sync.check import run_checks
 from personio360.sync.explain import explain
 from personio360.sync.run import prepare_plan, run_sync
+from personio360.sync.run_changes import run_changes
+from personio360.web.admin import Admin
+from personio360.web.app import create_app
 from personio360.wiring import Context, open_context
 
 #: The demo's emulators allow 10x the published limits (500 reads/s, 100 writes/s).
@@ -55,9 +62,11 @@ def run_demo(console: Console, *, size: int = 300, seed: int = 7) -> int:
                 _sync(console, ctx, allow_deletions=False)
                 _rehire(console, sandbox, ctx, leaver)
                 _step(console, "personio360 sync", "a second time with no change: no write call (R14)")
-                before = sandbox.lms.stats.count("write")
+                before = _calls(sandbox)
                 _sync(console, ctx, allow_deletions=False)
-                console.print(f"  write calls to 360Learning: {sandbox.lms.stats.count('write') - before}")
+                full = _since(sandbox, before)
+                console.print(f"  write calls to 360Learning: {full[2]}")
+                _one_change(console, sandbox, ctx, full)
                 _step(console, "personio360 runs", "the run history (R16)")
                 render_runs(console, ctx.store.runs.recent(10))
         console.print(Rule("done"))
@@ -124,6 +133,55 @@ def _rehire(console: Console, sandbox: Sandbox, ctx: Context, leaver: int) -> No
     same = new_user is not None and new_user.user_id == old_user
     console.print(f"  employee {leaver} is back on 360Learning user {new_user.user_id if new_user else '?'}"
                   f" ({'the same account as before' if same else 'a new account'})")
+
+
+def _one_change(console: Console, sandbox: Sandbox, ctx: Context, full: tuple[int, int, int]) -> None:
+    """R17: an HR edit, Personio's webhook to ``serve``'s receiver, a changes run for that person."""
+    token = secrets.token_urlsafe(24)
+    register_secret(token)
+    environ = {**sandbox.environ, "PERSONIO_WEBHOOK_TOKEN": token}
+    admin = Admin(ctx.settings, ctx, environ=environ)
+    server = serve_in_thread(create_app(admin, secrets.token_urlsafe(16)))
+    try:
+        sandbox.personio.webhooks.create({
+            "url": f"{server.url}/hooks/personio", "description": "personio360 (demo)",
+            "status": "ENABLED", "auth_type": "TOKEN", "token": token,
+            "enabled_events": ["person.created", "person.updated", "person.deleted",
+                               "employment.created", "employment.updated", "employment.deleted"]})
+        people = sandbox.personio.state
+        edited = sorted(ctx.store.links.active())[3]
+        people.update(edited, position="Team Lead")
+        _step(console, "HR change in Personio", f"employee {edited} becomes Team Lead")
+        sandbox.personio.deliveries.wait_idle(10)
+        for event in ctx.store.feed.pending():
+            console.print(f"  webhook received by personio360 serve ({server.url}/hooks/personio): "
+                          f"{event.event_name} for employee {event.employee_id}")
+        _step(console, "personio360 sync --changes", "only who changed (in production serve runs it "
+              "within seconds of the webhook; in test, by hand: R12)")
+        before = _calls(sandbox)
+        report = run_changes(ctx.settings, ctx.personio, ctx.lms, ctx.store, bulk_poll_interval=0.2)
+        render_report(console, report)
+        calls = _since(sandbox, before)
+        user = ctx.store.links.active()[edited].user_id
+        console.print(f"  360Learning now shows job title {sandbox.lms.state.user(user).job!r}")
+        console.print(f"  calls: this changes run {calls[0]} Personio, {calls[1]} 360Learning reads, "
+                      f"{calls[2]} writes; the full sync before it {full[0]} Personio, {full[1]} "
+                      f"360Learning reads, {full[2]} writes")
+    finally:
+        server.stop()
+        admin.close()
+
+
+def _calls(sandbox: Sandbox) -> tuple[int, int, int]:
+    """Personio reads, 360Learning reads, 360Learning writes so far."""
+    lms = sandbox.lms.stats
+    return (sandbox.personio.stats.count("read"), lms.count("read"),
+            lms.count("write") + lms.count("bulk"))
+
+
+def _since(sandbox: Sandbox, before: tuple[int, int, int]) -> tuple[int, int, int]:
+    now = _calls(sandbox)
+    return (now[0] - before[0], now[1] - before[1], now[2] - before[2])
 
 
 def _domain(sandbox: Sandbox) -> str:

@@ -160,7 +160,8 @@ def render_report(console: Console, report: RunReport) -> None:
         console.print(f"Changes: [green]nothing to do[/] in {report.duration:.1f} s "
                       "(no change in Personio, no event waiting)", highlight=False)
         return
-    kind = f"changes run, {report.covered} employees" if report.kind == "changes" else None
+    people = f"{report.covered} employee{'' if report.covered == 1 else 's'}"
+    kind = f"changes run, {people}" if report.kind == "changes" else None
     console.print(f"Run {report.run_id}{f' ({kind})' if kind else ''}: [{color}]{report.outcome.value}[/] "
                   f"in {report.duration:.1f} s", highlight=False)
     if report.applied:
@@ -185,14 +186,12 @@ def render_runs(console: Console, runs: list[RunSummary]) -> None:
         console.print("No run recorded yet.")
         return
     table = Table(show_edge=False)
-    for column in ("run", "started (UTC)", "kind", "command", "env", "outcome", "duration", "applied",
-                   "errors"):
+    for column in ("run", "started (UTC)", "command", "env", "outcome", "duration", "applied", "errors"):
         table.add_column(column)
-    for run in runs:
+    for run in runs:  # a changes run's command says so: sync --changes (R17)
         applied = sum((run.counts.get("applied") or {}).values())
         table.add_row(
-            str(run.id), run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.kind, run.command,
-            run.environment,
+            str(run.id), run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.command, run.environment,
             run.outcome, f"{run.duration:.1f} s" if run.duration is not None else "—",
             str(applied), str(run.counts.get("errors", 0)),
         )

@@ -105,6 +105,8 @@ def _status(config: str | None, limit: int, as_json: bool) -> int:
         p_state = inspect_personio(personio, target, activity=max(limit, 0))
         l_state = inspect_learning360(lms, target, secrets.learning360_secrets, events=max(limit, 0))
     verdicts = (p_state.verdict(target, token_set=bool(secrets.personio_tokens)), l_state.verdict(target))
+    _tell_notify(settings, {"personio": (p_state.error, verdicts[0].ok),
+                            "360learning": (l_state.error, verdicts[1].ok)})
     if as_json:
         click.echo(json.dumps(_status_json(target, p_state, l_state, verdicts), indent=2, ensure_ascii=False))
     else:
@@ -113,6 +115,22 @@ def _status(config: str | None, limit: int, as_json: bool) -> int:
     if any(s.error is not None and not _forbidden(s) for s in (p_state, l_state)):
         return 3
     return 0 if all(v.ok for v in verdicts) else 1
+
+
+def _tell_notify(settings: Any, found: dict[str, tuple[object, bool]]) -> None:
+    """Issue 14: a subscription found disabled (or missing) is notified once, and cleared when it
+    is back; a service that could not be read says nothing either way. Never fails the command."""
+    from personio360 import notify
+    from personio360.wiring import open_store_only
+
+    readable = {name: ok for name, (error, ok) in found.items() if error is None}
+    if not readable:
+        return
+    store = open_store_only(settings)
+    try:
+        notify.observe_webhooks(settings, store, readable)
+    finally:
+        store.close()
 
 
 def _remove(config: str | None, as_json: bool) -> int:

@@ -10,7 +10,7 @@ can bring them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from personio360.sync.report import Outcome
 from personio360.web.admin import Admin
 from personio360.web.app import create_app
 
-from .test_r17_changes import changes, converged, fed_env, leaf
+from .test_r17_changes import CHANGES, Calls, Change, changes, converged, fed_env, leaf
 
 if TYPE_CHECKING:
     from .conftest import MakeEnv, SyncEnv
@@ -110,3 +110,48 @@ def test_a_dropped_delivery_is_caught_by_the_full_sync(hooked: Hooked) -> None:
     assert env.lms.user(gone_user).status != "deleted"
     assert env.sync().outcome in (Outcome.COMPLETED, Outcome.COMPLETED_WITH_ERRORS)
     assert env.lms.user(gone_user).status == "deleted" and gone not in env.links()
+
+
+def _rehire(env: SyncEnv) -> Callable[[], None]:
+    """A leaver, synced out, then back in Personio: the old account returns (R5)."""
+    emp = leaf(env)
+    user = env.user_id_of(emp)
+    env.personio.terminate(emp)
+    assert changes(env).outcome is Outcome.COMPLETED
+    env.personio.update(emp, status="active", termination_date=None)
+
+    def check() -> None:
+        assert env.user_id_of(emp) == user and env.lms.user(user).status != "deleted"
+    return check
+
+
+@pytest.mark.parametrize("change", [*CHANGES.values(), _rehire], ids=[*CHANGES.keys(), "rehire"])
+def test_each_change_is_delivered_and_applied_as_a_full_sync_would(hooked: Hooked, change: Change) -> None:
+    """Each kind of HR change fires a delivery that names the person; the changes run applies it."""
+    env = hooked.env
+    check = change(env)
+    hooked.settle()
+    assert env.ctx.store.feed.pending(), "the change fired no delivery"
+    report = changes(env)
+    assert report.outcome is Outcome.COMPLETED, report
+    check()
+    converged(env)
+    assert env.ctx.store.feed.pending() == []
+
+
+def test_echoes_of_our_own_writes_cost_no_rereads(hooked: Hooked) -> None:
+    """360Learning may report the connector's own API changes: those events are recorded but
+    name no one, so the next changes run has nothing to do."""
+    env = hooked.env
+    httpx.put(f"{env.sb.lms_url}/_emulator/webhooks/api-changes", json={"enabled": True},
+              timeout=10).raise_for_status()
+    emp = leaf(env)
+    env.personio.update(emp, position="Echoed")
+    hooked.settle()  # Personio's own delivery for the edit, answered by this run
+    assert changes(env).applied == {"update_user": 1}
+    hooked.settle()
+    assert [e.event_name for e in env.ctx.store.feed.pending() if e.provider == "360learning"] == [
+        "user.updated"]
+    calls = Calls(env)
+    assert changes(env).run_id is None
+    assert calls.delta[1:] == (0, 0)

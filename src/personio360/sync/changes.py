@@ -49,6 +49,7 @@ def start(
     links: Mapping[int, Link],
     *,
     held_back: Collection[int] = (),
+    written: Mapping[str, dt.datetime] | None = None,
 ) -> Start:
     """The run's first set of people.
 
@@ -57,7 +58,10 @@ def start(
     - A Personio event names an employee by id; one without an id (a payload we could not read)
       is answered by the poll itself.
     - A 360Learning event names a user: only a managed user's employee is re-read (R6: events
-      about unmanaged users change nothing; the receiver drops most of them already).
+      about unmanaged users change nothing; the receiver drops most of them already), and not
+      for an echo of the connector's own write: an event that occurred no later than its last
+      write to that user (``written``). 360Learning may well report API changes too, and a
+      full sync's 10,000 updates must not come back as 10,000 re-reads.
     - ``held_back``: linked employees the last run left out of scope, whose removal was held
       back (R13b); passed only with ``--allow-deletions``, which approves them.
     """
@@ -69,11 +73,15 @@ def start(
             named.add(event.employee_id)
         elif event.provider == LEARNING360 and event.user_id is not None:
             emp_id = employee_of.get(event.user_id)
-            if emp_id is not None:
+            if emp_id is not None and not _echo(event, (written or {}).get(event.user_id)):
                 named.add(emp_id)
     named.update(e for e in held_back if e in links)
     kept = {emp.id: emp for emp in listed if emp.id in named or not unchanged(emp, seen.get(emp.id))}
     return Start(listed=kept, named=frozenset(named - kept.keys()), events=tuple(e.id for e in events))
+
+
+def _echo(event: ChangeEvent, last_write: dt.datetime | None) -> bool:
+    return event.occurred_at is not None and last_write is not None and event.occurred_at <= last_write
 
 
 def unchanged(emp: Employee, seen: Seen | None) -> bool:

@@ -64,7 +64,8 @@ def poll(settings: Settings, personio: EmployeeSource, store: Store, *, allow_de
     links = store.links.active()
     ids = {e.id for e in listed} | {e.employee_id for e in events if e.employee_id is not None}
     held = store.feed.held_back() if allow_deletions else ()
-    start = changes.start(listed, events, store.feed.seen(ids), links, held_back=held)
+    written = store.runs.last_writes({e.user_id for e in events if e.user_id is not None})
+    start = changes.start(listed, events, store.feed.seen(ids), links, held_back=held, written=written)
     return Poll(start, polled_at, links)
 
 

@@ -2,14 +2,16 @@
 
 ``Admin`` holds the settings and the opened context (both clients and the store) for the
 server's lifetime, and offers each page its data: the integration and its checks (R10, R11),
-the groups and their activation, the Preview (``prepare_plan`` saved as a plan document,
-issue 8) and Run now (``run_sync`` bound to exactly that document), the run history (R16)
-and ``explain``. Routes only call these methods and render what they return.
+the groups and their activation, the change feed and ``webhooks status`` (R17), the Preview
+(``prepare_plan`` saved as a plan document, issue 8) and Run now (``run_sync`` bound to
+exactly that document), the run history (R16) and ``explain``. Routes only call these
+methods and render what they return.
 """
 
 from __future__ import annotations
 
-__all__ = ["Admin", "Found", "GroupView", "PeopleReport", "Preview", "ReportLine", "RunView"]
+__all__ = ["Admin", "FeedView", "Found", "GroupView", "PeopleReport", "Preview", "ReportLine", "RunView",
+           "WebhookView"]
 
 import datetime as dt
 import logging
@@ -23,12 +25,23 @@ from sqlalchemy.engine import make_url
 
 from personio360 import notify
 from personio360.cli.render import Names
-from personio360.config import Settings, load_credentials
+from personio360.config import Settings, load_credentials, load_webhook_secrets
 from personio360.errors import ApiError, ConfigError, Personio360Error
 from personio360.http.redact import mask, redact
 from personio360.scheduler import Schedule, Timetable
 from personio360.store.activation import activated
+from personio360.store.events import FeedStatus
 from personio360.store.runs import ErrorRecord, RunDetail, RunSummary
+from personio360.subscriptions import (
+    LmsState,
+    PersonioState,
+    Target,
+    Verdict,
+    inspect_learning360,
+    inspect_personio,
+    open_webhook_clients,
+    target_of,
+)
 from personio360.sync.check import CheckResult, run_checks
 from personio360.sync.explain import Explanation, explain
 from personio360.sync.operations import AdoptUser, CreateUser
@@ -49,6 +62,10 @@ GROUP_NAMES_TTL = 300.0
 RUN_WINDOW = 1000
 #: How many finished runs' recorded names are kept in memory for their pages' searches.
 RUN_CACHE = 8
+#: Our webhook subscriptions (R17) are read again from both APIs at most this often (seconds).
+WEBHOOKS_TTL = 60.0
+#: Recent delivery attempts (Personio) and events (360Learning) shown per subscription.
+WEBHOOK_ACTIVITY = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,28 @@ class RunView:
     total: int
     operations: int
     errors: list[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedView:
+    """The change feed (R17) as the Overview shows it: the store's markers and the poll interval."""
+
+    status: FeedStatus
+    poll_every: str
+    lag: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookView:
+    """``webhooks status`` (R17) as the pages show it: what was read at ``at``, or why nothing was."""
+
+    at: dt.datetime
+    target: Target | None = None
+    personio: PersonioState | None = None
+    learning360: LmsState | None = None
+    verdicts: tuple[Verdict, Verdict] | None = None
+    problem: str | None = None
+    fix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +182,7 @@ class Admin:
     _last_names: Names | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _timetable: Timetable | None = None
+    _webhooks: tuple[float, WebhookView] | None = None
 
     # --- the integration (R10, R11) and group activation --------------------------------
 
@@ -204,6 +244,44 @@ class Admin:
                               hint="only the groups listed in [[groups]] can be activated")
         self.ctx.store.activation.set(group_id, enabled)
         self.preview = None
+
+    # --- the change feed and our webhook subscriptions (R17) ----------------------------
+
+    def feed(self) -> FeedView | None:
+        """The change feed from the store (no API call); ``None`` while changes are off."""
+        if not self.settings.changes_on:
+            return None
+        status = self.ctx.store.feed.status()
+        lag = status.lag(dt.datetime.now(dt.UTC))
+        return FeedView(status, self.settings.changes_or_default.poll_every,
+                        lag.total_seconds() if lag is not None else None)
+
+    def webhooks(self, *, fresh: bool = False) -> WebhookView:
+        """``webhooks status``, read with the CLI's functions and kept ``WEBHOOKS_TTL`` seconds
+        (a failed read too), so page views do not hammer the APIs; ``fresh`` reads again."""
+        now = time.monotonic()
+        cached = self._webhooks
+        if cached is not None and not fresh and now - cached[0] < WEBHOOKS_TTL:
+            return cached[1]
+        view = self._read_webhooks()
+        self._webhooks = (time.monotonic(), view)
+        return view
+
+    def _read_webhooks(self) -> WebhookView:
+        at = dt.datetime.now(dt.UTC)
+        try:
+            target = target_of(self.settings)
+            secrets = load_webhook_secrets(self.settings, self.environ)
+            with open_webhook_clients(self.settings, self.environ) as (personio, lms):
+                p_state = inspect_personio(personio, target, activity=WEBHOOK_ACTIVITY)
+                l_state = inspect_learning360(lms, target, secrets.learning360_secrets,
+                                              events=WEBHOOK_ACTIVITY)
+        except Personio360Error as exc:
+            log.warning("webhook subscriptions unavailable: %s", redact(str(exc)))
+            return WebhookView(at, problem=redact(str(exc)), fix=redact(exc.hint) if exc.hint else None)
+        verdicts = (p_state.verdict(target, token_set=bool(secrets.personio_tokens)),
+                    l_state.verdict(target))
+        return WebhookView(at, target, p_state, l_state, verdicts)
 
     # --- Preview and Run now (R13c, issue 8) ---------------------------------------------
 
@@ -306,11 +384,13 @@ class Admin:
         return count
 
     def runs(self, *, outcome: str = "", since: dt.date | None = None,
-             until: dt.date | None = None) -> tuple[list[RunSummary], bool]:
-        """Recent runs matching the filters, newest first; ``True`` when older runs were not searched."""
+             until: dt.date | None = None, kind: str = "") -> tuple[list[RunSummary], bool]:
+        """Recent runs matching the filters (``kind``: full or changes, R17), newest first;
+        ``True`` when older runs were not searched."""
         recent = self.ctx.store.runs.recent(RUN_WINDOW)
         chosen = [r for r in recent
                   if (not outcome or r.outcome == outcome)
+                  and (not kind or r.kind == kind)
                   and (since is None or r.started_at.date() >= since)
                   and (until is None or r.started_at.date() <= until)]
         return chosen, len(recent) >= RUN_WINDOW

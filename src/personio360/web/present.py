@@ -10,6 +10,7 @@ __all__ = [
     "SHOWN_BY_NAME",
     "Person",
     "Row",
+    "SubscriptionLine",
     "by_person",
     "duration",
     "error_rows",
@@ -20,6 +21,7 @@ __all__ = [
     "run_json",
     "run_rows",
     "run_search",
+    "subscription_lines",
     "when",
 ]
 
@@ -33,6 +35,7 @@ from typing import Any
 
 from personio360.cli.render import _LABELS, Names
 from personio360.store.runs import ErrorRecord, OperationRecord, RunDetail, RunSearch
+from personio360.subscriptions import LEARNING360_EVENTS, LmsState, PersonioState, Target, Verdict
 from personio360.sync.operations import PHASES, Operation, Plan
 
 
@@ -154,6 +157,38 @@ def run_search(query: str, names: Names,
                 found.add(employee_id)
     kinds = frozenset(k for k in (*_LABELS, *_RULES) if needle in label(k).casefold())
     return RunSearch(query, kinds, frozenset(found))
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionLine:
+    """One service's webhook subscriptions at a glance (R17): a state word, the verdict, its fix."""
+
+    service: str
+    state: str
+    ok: bool
+    detail: str
+    fix: str | None
+
+
+def subscription_lines(target: Target, personio: PersonioState, learning360: LmsState,
+                       verdicts: tuple[Verdict, Verdict]) -> list[SubscriptionLine]:
+    """``webhooks status``'s two verdicts, each with the word the Overview shows: Personio's
+    webhook at our URL enabled, disabled or missing; 360Learning's subscriptions active,
+    inactive or missing (or unreadable, when the API could not be read)."""
+    if personio.error is not None:
+        p_word = "unreadable"
+    else:
+        hook = next((h for h in personio.subscriptions if h.url == target.personio_url), None)
+        p_word = "missing" if hook is None else hook.status.lower()
+    at_url = {s.event_type: s for s in learning360.subscriptions if s.url == target.learning360_url}
+    if learning360.error is not None:
+        l_word = "unreadable"
+    elif any(e not in at_url for e in LEARNING360_EVENTS):
+        l_word = "missing"
+    else:
+        l_word = "active" if all(s.active for s in at_url.values()) else "inactive"
+    return [SubscriptionLine("Personio", p_word, verdicts[0].ok, verdicts[0].detail, verdicts[0].fix),
+            SubscriptionLine("360Learning", l_word, verdicts[1].ok, verdicts[1].detail, verdicts[1].fix)]
 
 
 def error_rows(errors: Sequence[ErrorRecord], names: Names) -> list[Row]:

@@ -24,6 +24,7 @@ from personio360.http.redact import redact
 from personio360.store.runs import ErrorRecord
 from personio360.sync.operations import EmployeeError
 from personio360.web import present
+from personio360.web.admin import Admin, WebhookView
 from personio360.web.auth import Session, check_csrf, password_matches
 from personio360.web.jobs import BusyError
 from personio360.web.site import Site
@@ -31,6 +32,8 @@ from personio360.web.site import Site
 Handler = Callable[[Request, Site, Session], Awaitable[Response]]
 #: People per page on the Preview and run pages.
 PAGE_ROWS = 100
+#: The kinds of run (R17): a full sync, or a changes run.
+RUN_KINDS = ("full", "changes")
 
 
 def _page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -141,6 +144,7 @@ async def overview(request: Request, site: Site, session: Session) -> Response:
         "attention": present.error_rows(errors[:10], admin.names()), "attention_total": len(errors),
         "preview": preview,
     }
+    context.update(await run_in_threadpool(_feed, admin))
     if preview is not None and names is not None:
         plan = preview.prepared.plan
         context.update(
@@ -149,6 +153,25 @@ async def overview(request: Request, site: Site, session: Session) -> Response:
             plan_errors=present.error_rows([_record(e) for e in plan.errors[:20]], names),
         )
     return site.render(request, session, "overview.html", **context)
+
+
+def _feed(admin: Admin) -> dict[str, Any]:
+    """The Overview's change feed (R17): the store's markers and each subscription's state
+    (read through ``Admin.webhooks``' cache); nothing while changes are off."""
+    feed = admin.feed()
+    if feed is None:
+        return {"feed": None}
+    return {"feed": feed, **_webhooks(admin.webhooks())}
+
+
+def _webhooks(view: WebhookView) -> dict[str, Any]:
+    lines = None
+    if view.verdicts is not None:
+        assert view.target is not None
+        assert view.personio is not None
+        assert view.learning360 is not None
+        lines = present.subscription_lines(view.target, view.personio, view.learning360, view.verdicts)
+    return {"hooks": view, "hook_lines": lines}
 
 
 @_page
@@ -194,8 +217,17 @@ def _start(request: Request, site: Site, session: Session, start: Callable[[], o
 async def integration(request: Request, site: Site, session: Session) -> Response:
     admin = site.admin
     info, groups = await run_in_threadpool(lambda: (admin.integration(), admin.groups()))
+    hooks = await run_in_threadpool(admin.webhooks) if admin.settings.changes_on else None
     return site.render(request, session, "integration.html", title="Integration", info=info, groups=groups,
-                       checks=admin.checks)
+                       checks=admin.checks, changes_on=admin.settings.changes_on,
+                       **(_webhooks(hooks) if hooks is not None else {"hooks": None}))
+
+
+@_action
+async def read_webhooks(request: Request, site: Site, _session: Session) -> Response:
+    """Read our webhook subscriptions again now (``webhooks status``), past the page's cache."""
+    await run_in_threadpool(lambda: site.admin.webhooks(fresh=True))
+    return RedirectResponse("/integration#webhooks", status_code=303)
 
 
 @_action
@@ -218,11 +250,13 @@ async def switch_group(request: Request, site: Site, _session: Session) -> Respo
 async def runs(request: Request, site: Site, session: Session) -> Response:
     params = request.query_params
     outcome = params.get("outcome", "")
+    kind = params.get("kind", "") if params.get("kind", "") in RUN_KINDS else ""
     since, until = _date(params.get("since")), _date(params.get("until"))
     found, truncated = await run_in_threadpool(lambda: site.admin.runs(outcome=outcome, since=since,
-                                                                      until=until))
+                                                                      until=until, kind=kind))
     return site.render(request, session, "runs.html", title="Runs", runs=found[:PAGE_ROWS], total=len(found),
                        truncated=truncated, outcome=outcome, since=since, until=until,
+                       kind=kind, kinds=RUN_KINDS,
                        outcomes=("completed", "completed with errors", "completed, deletions held back",
                                  "stopped", "failed", "interrupted", "running"))
 
@@ -293,6 +327,7 @@ routes = [
     Route("/integration", integration, methods=["GET"]),
     Route("/integration/verify", verify, methods=["POST"]),
     Route("/integration/groups/{group_id:str}", switch_group, methods=["POST"]),
+    Route("/integration/webhooks", read_webhooks, methods=["POST"]),
     Route("/runs", runs, methods=["GET"]),
     Route("/runs/{run_id:int}", run_page, methods=["GET"]),
     Route("/runs/{run_id:int}.{kind:str}", run_download, methods=["GET"]),

@@ -45,7 +45,7 @@ from itertools import islice
 
 from pydantic import SecretStr
 
-from personio360.config import Settings, load_credentials
+from personio360.config import Settings, load_credentials, load_webhook_secrets
 from personio360.errors import ApiError, ApiUnavailable, AuthError, ConfigError, NotFound, Rejected
 from personio360.learning360.webhooks import Learning360Webhooks, LmsEvent, LmsSubscription
 from personio360.personio.webhooks import DeliveryAttempt, PersonioWebhooks, Subscription
@@ -462,3 +462,19 @@ def _show(value: object) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def enabled_states(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """Whether each service's subscriptions are in place and enabled, for the services that
+    could be read (issue 14's "webhook subscription disabled"); nothing when [webhooks] is not
+    configured. The same verdicts as ``webhooks status`` and ``check``."""
+    if settings.webhooks is None:
+        return {}
+    target = target_of(settings)
+    secrets = load_webhook_secrets(settings, environ)
+    with open_webhook_clients(settings, environ) as (personio, lms):
+        p_state = inspect_personio(personio, target)
+        l_state = inspect_learning360(lms, target, secrets.learning360_secrets)
+    found = {"personio": (p_state.error, p_state.verdict(target, token_set=bool(secrets.personio_tokens))),
+             "360learning": (l_state.error, l_state.verdict(target))}
+    return {name: verdict.ok for name, (error, verdict) in found.items() if error is None}

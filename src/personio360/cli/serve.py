@@ -54,7 +54,7 @@ def _serve(config: str | None, host: str, port: int) -> int:
             if settings.changes_on:  # the change feed watched between runs (issue 14)
                 from personio360.notify.service import FeedWatch
 
-                watch = FeedWatch(settings, ctx.store, stop=admin.stop)
+                watch = FeedWatch(settings, ctx.store, stop=admin.stop, environ=admin.environ)
                 threading.Thread(target=watch.run_forever, daemon=True, name="personio360-feed-watch").start()
             changes = (f"; changes every {settings.changes_or_default.poll_every} and on each webhook "
                        "delivery (R17)") if settings.changes_on else ""

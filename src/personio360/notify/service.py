@@ -8,6 +8,7 @@ __all__ = ["FeedWatch", "MetricsServer", "observing"]
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,27 +22,52 @@ from personio360 import notify
 from personio360.config import Settings, parse_duration
 from personio360.notify import metrics
 from personio360.store import Store
+from personio360.subscriptions import enabled_states
 from personio360.sync.report import RunReport
+
+log = logging.getLogger("personio360.notify")
 
 #: The feed is looked at this often at most, and at least every ``lag_after`` / 3.
 WATCH_EVERY = 60.0
+#: The webhook subscriptions (a few management reads) are looked at this often.
+SUBSCRIPTIONS_EVERY = 15 * 60.0
 
 
 @dataclass
 class FeedWatch:
-    """Between runs, every minute or so: is the change feed lagging (R17)? Only while changes are on."""
+    """Between runs, every minute or so: is the change feed lagging (R17)? Only while changes are
+    on. Every 15 minutes, with ``[webhooks]``: is a subscription disabled (360Learning turns one
+    off after days of failed deliveries)?"""
 
     settings: Settings
     store: Store
     stop: threading.Event = field(default_factory=threading.Event)
+    environ: Any = None
 
     @property
     def interval(self) -> float:
         return min(WATCH_EVERY, parse_duration(self.settings.notify.lag_after).total_seconds() / 3)
 
     def run_forever(self) -> None:
-        while not self.stop.wait(self.interval):
+        waited = SUBSCRIPTIONS_EVERY  # the subscriptions are looked at first thing
+        while not self.stop.is_set():
+            if waited >= SUBSCRIPTIONS_EVERY and self.settings.webhooks is not None:
+                self.watch_subscriptions()
+                waited = 0.0
+            if self.stop.wait(self.interval):
+                return
+            waited += self.interval
             notify.watch_feed(self.settings, self.store)
+
+    def watch_subscriptions(self) -> None:
+        """Never raises: an API that cannot be read says nothing about the subscriptions."""
+        try:
+            states = enabled_states(self.settings, self.environ)
+        except Exception:  # a watcher outlives an unreachable API or a missing credential
+            log.warning("could not read the webhook subscriptions", exc_info=True)
+            return
+        if states:
+            notify.observe_webhooks(self.settings, self.store, states, environ=self.environ)
 
 
 class _Quiet(WSGIRequestHandler):

@@ -22,9 +22,9 @@ def test_a_disabled_personio_webhook_is_notified_once(tmp_path: Path, targets: T
     url = "http://127.0.0.1:8360"
     with Sandbox(tmp_path, size=8, rate_limits=False, environment="production",
                  extra_toml=f'\n[webhooks]\npublic_url = "{url}"\n\n' + targets.toml()) as sb:
-        sb.personio.webhooks.create({"url": f"{url}/hooks/personio", "description": "personio360 (production)",
-                                     "status": "DISABLED", "auth_type": "TOKEN", "token": TOKEN,
-                                     "enabled_events": EVENTS})
+        sb.personio.webhooks.create({
+            "url": f"{url}/hooks/personio", "description": "personio360 (production)",
+            "status": "DISABLED", "auth_type": "TOKEN", "token": TOKEN, "enabled_events": EVENTS})
         subs = [sb.lms.webhooks.create(event, "personio360 (production)", f"{url}/hooks/360learning")
                 for event in ("user.updated", "user.deleted", "user.reactivated")]
         environ = {**sb.environ, **ENVIRON, "PERSONIO_WEBHOOK_TOKEN": TOKEN,

@@ -10,6 +10,8 @@ can bring them.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -155,3 +157,39 @@ def test_echoes_of_our_own_writes_cost_no_rereads(hooked: Hooked) -> None:
     calls = Calls(env)
     assert changes(env).run_id is None
     assert calls.delta[1:] == (0, 0)
+
+
+def test_in_production_a_delivery_starts_a_changes_run_by_itself(make_env: MakeEnv) -> None:
+    """R17 running by itself: the timetable's first full sync, then an HR edit reaches
+    360Learning through the webhook and a changes run nobody started by hand (polling off)."""
+    env = make_env(environment="production",
+                   extra_toml='\n[changes]\npoll_every = "off"\ncoalesce = "1s"\n')
+    environ = {**env.sb.environ, "PERSONIO_WEBHOOK_TOKEN": TOKEN}
+    with contextlib.ExitStack() as stack:
+        admin = Admin(env.settings, env.ctx, environ=environ, bulk_poll_interval=0.01)
+        server = serve_in_thread(create_app(admin, PASSWORD))
+        stack.callback(server.stop)
+        stack.callback(admin.close)
+        env.sb.personio.webhooks.create({
+            "url": f"{server.url}/hooks/personio", "description": "personio360 (production)",
+            "status": "ENABLED", "auth_type": "TOKEN", "token": TOKEN, "enabled_events": PERSON_EVENTS})
+        runner = threading.Thread(target=admin.schedule().run_forever, daemon=True)
+        runner.start()
+        stack.callback(runner.join, 10)
+        stack.callback(admin.close)  # first: the timetable stops, then the thread is joined
+        assert _within(60, lambda: any(r.kind == "full" and r.ended_at for r in env.ctx.store.runs.recent(5)))
+        emp = leaf(env)
+        env.personio.update(emp, position="Applied by itself")
+        assert _within(30, lambda: env.user_of(emp).job == "Applied by itself")
+        kinds = [r.kind for r in env.ctx.store.runs.recent(5)]
+        assert kinds[0] == "changes" and kinds.count("full") == 1
+
+
+def _within(seconds: float, done: Callable[[], bool]) -> bool:
+    """Polls an outcome of another thread, bounded by a deadline (the service runs on its own)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.05)
+    return done()

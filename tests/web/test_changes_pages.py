@@ -5,6 +5,7 @@ Integration, a clear sentence where there is nothing to show, and never a token 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from personio360.web.admin import Admin
 from personio360.web.app import create_app
 from personio360.wiring import open_context
 
-from .conftest import PASSWORD, make_sandbox
+from .conftest import LAPTOP, PASSWORD, PHONE, make_sandbox
 
 TOKEN = "pwt-Quokka-7d1e9b3f5a2c8e6d4b0a"
 DELIVERIES = "GET /v2/webhooks"
@@ -42,6 +43,7 @@ DELIVERIES = "GET /v2/webhooks"
 class Served:
     """The admin page over a sandbox, a signed-in client, and every page it fetched."""
 
+    url: str
     sb: Sandbox
     admin: Admin
     http: httpx.Client
@@ -118,7 +120,7 @@ def serving(directory: Path, extra_toml: Callable[[str], str] = lambda _url: "",
         http = stack.enter_context(httpx.Client(base_url=server.url, follow_redirects=True, timeout=30))
         signed = http.post("/signin", data={"csrf": _csrf(http.get("/signin").text), "password": PASSWORD})
         assert signed.status_code == 200
-        served = Served(sb, admin, http, environ, seen)
+        served = Served(server.url, sb, admin, http, environ, seen)
         yield served
         served.assert_no_secret()
 
@@ -237,6 +239,39 @@ def test_r17_a_disabled_webhook_shows_disabled_with_the_fix(fed: Served) -> None
         assert "Fix: run personio360 webhooks setup" in page
     finally:
         fed.sb.personio.webhooks.update(str(hook["id"]), {"status": "ENABLED"})
+
+
+def test_r17_the_pages_fit_in_chromium_and_the_readme_shows_them(browser: Any, fed: Served) -> None:
+    """In Chromium, at laptop and phone size: the Overview's change feed and Integration's webhooks
+    fit the screen without sideways scrolling; the README's screenshots come from here."""
+    shots = Path(os.environ.get("PERSONIO360_SCREENSHOTS") or fed.sb.directory / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    employee = fed.sb.personio.state.employee_ids()[1]
+    fed.admin.ctx.store.feed.record("personio", "evt-shot-1", "person.updated", employee_id=employee)
+    fed.admin.webhooks(fresh=True)
+    for viewport in (LAPTOP, PHONE):
+        context = browser.new_context(viewport=viewport, base_url=fed.url)
+        try:
+            page = context.new_page()
+            _sign_in(page)
+            for name, path in (("overview-changes", "/"), ("integration-webhooks", "/integration")):
+                page.goto(path)
+                fed.pages.append(page.content())
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{path} is {overflow}px wider than a {viewport['width']}px screen"
+                target = page.locator("#feed" if name.startswith("overview") else "#webhooks-section")
+                if viewport == LAPTOP:
+                    target.screenshot(path=shots / f"{name}.png")
+        finally:
+            context.close()
+
+
+def _sign_in(page: Any) -> None:
+    """Open the Overview in the browser, which asks for the password first, and type it."""
+    page.goto("/")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_load_state()
 
 
 def test_r17_changes_off_says_how_to_turn_them_on(tmp_path: Path) -> None:

@@ -89,7 +89,8 @@ def test_nothing_to_do_is_one_personio_call_and_no_run(fed: SyncEnv) -> None:
     assert (report.run_id, report.outcome, report.covered) == (None, Outcome.COMPLETED, 0)
     assert calls.delta == (1, 0, 0)
     assert fed.ctx.store.runs.count() == runs
-    assert cursor is not None and fed.ctx.store.feed.cursor() > cursor  # type: ignore[operator]
+    assert cursor is not None
+    assert fed.ctx.store.feed.cursor() > cursor
 
 
 def test_a_changes_run_needs_a_full_sync_first(make_env: MakeEnv) -> None:
@@ -97,7 +98,8 @@ def test_a_changes_run_needs_a_full_sync_first(make_env: MakeEnv) -> None:
     with pytest.raises(RunStopped, match="no full sync has completed") as stop:
         changes(env)
     assert stop.value.hint == "run personio360 sync once; changes runs take over from there"
-    assert env.writes() == 0 and env.ctx.store.runs.count() == 0
+    assert env.writes() == 0
+    assert env.ctx.store.runs.count() == 0
 
 
 # --- each kind of change ------------------------------------------------------------------
@@ -202,7 +204,8 @@ def test_a_rehire_gets_the_same_account_back(fed: SyncEnv) -> None:
     fed.personio.update(emp, status="active", termination_date=None)
     report = changes(fed)
     assert report.outcome is Outcome.COMPLETED
-    assert fed.user_id_of(emp) == user and fed.lms.user(user).status != "deleted"
+    assert fed.user_id_of(emp) == user
+    assert fed.lms.user(user).status != "deleted"
     assert (fed.learner_groups(user), fed.lms.managers_of(user)) == (groups, managers)
     converged(fed)
 
@@ -244,7 +247,8 @@ def test_an_event_names_whom_to_reread_and_is_answered_once(fed: SyncEnv) -> Non
     report = changes(fed)
     assert report.outcome is Outcome.COMPLETED, report
     assert report.covered == 2
-    assert fed.lms.user_record(gone_user).status == "deleted" and gone not in fed.links()
+    assert fed.lms.user_record(gone_user).status == "deleted"
+    assert gone not in fed.links()
     assert fed.lms.user(restored_user).status != "deleted"
     assert fed.user_id_of(restored) == restored_user
     assert feed.pending() == []
@@ -265,7 +269,8 @@ def test_a_trickle_of_terminations_is_held_back_once_the_window_budget_is_spent(
     assert leavers[2] in env.links()  # still linked, still in 360Learning
     assert changes(env).run_id is None  # held back, not retried at every poll
     approved = changes(env, allow_deletions=True)  # approved the same way
-    assert approved.outcome is Outcome.COMPLETED and leavers[2] not in env.links()
+    assert approved.outcome is Outcome.COMPLETED
+    assert leavers[2] not in env.links()
 
 
 def test_a_failed_read_keeps_the_cursor_and_the_events_and_the_next_run_converges(fed: SyncEnv) -> None:
@@ -279,10 +284,12 @@ def test_a_failed_read_keeps_the_cursor_and_the_events_and_the_next_run_converge
                                           path=r"^/v1/company/employees$")])
     calls = Calls(fed)
     stopped = changes(fed)
-    assert stopped.outcome is Outcome.STOPPED and stopped.exit_code == 3
+    assert stopped.outcome is Outcome.STOPPED
+    assert stopped.exit_code == 3
     assert "reading failed, nothing was changed" in (stopped.message or "")
     assert calls.delta[1:] == (0, 0)
-    assert feed.cursor() == cursor and [e.employee_id for e in feed.pending()] == [emp]
+    assert feed.cursor() == cursor
+    assert [e.employee_id for e in feed.pending()] == [emp]
     fed.sb.personio.faults.replace([])
     assert changes(fed).outcome is Outcome.COMPLETED
     assert fed.user_of(emp).job == "Changed while Personio failed"

@@ -93,7 +93,8 @@ def test_deliveries_reach_the_store_once_and_a_changes_run_applies_them(hooked: 
     report = changes(env)
     assert report.outcome is Outcome.COMPLETED, report
     assert report.covered == 2
-    assert env.lms.user(gone_user).status == "deleted" and gone not in env.links()
+    assert env.lms.user(gone_user).status == "deleted"
+    assert gone not in env.links()
     assert env.lms.user(restored_user).status != "deleted"  # R4: restored within seconds
     assert env.user_id_of(restored) == restored_user
     assert env.ctx.store.feed.pending() == []
@@ -111,7 +112,8 @@ def test_a_dropped_delivery_is_caught_by_the_full_sync(hooked: Hooked) -> None:
     assert changes(env).run_id is None  # nothing named them, and the poll cannot list them
     assert env.lms.user(gone_user).status != "deleted"
     assert env.sync().outcome in (Outcome.COMPLETED, Outcome.COMPLETED_WITH_ERRORS)
-    assert env.lms.user(gone_user).status == "deleted" and gone not in env.links()
+    assert env.lms.user(gone_user).status == "deleted"
+    assert gone not in env.links()
 
 
 def _rehire(env: SyncEnv) -> Callable[[], None]:
@@ -123,7 +125,8 @@ def _rehire(env: SyncEnv) -> Callable[[], None]:
     env.personio.update(emp, status="active", termination_date=None)
 
     def check() -> None:
-        assert env.user_id_of(emp) == user and env.lms.user(user).status != "deleted"
+        assert env.user_id_of(emp) == user
+        assert env.lms.user(user).status != "deleted"
     return check
 
 
@@ -182,7 +185,8 @@ def test_in_production_a_delivery_starts_a_changes_run_by_itself(make_env: MakeE
         env.personio.update(emp, position="Applied by itself")
         assert _within(30, lambda: env.user_of(emp).job == "Applied by itself")
         kinds = [r.kind for r in env.ctx.store.runs.recent(5)]
-        assert kinds[0] == "changes" and kinds.count("full") == 1
+        assert kinds[0] == "changes"
+        assert kinds.count("full") == 1
 
 
 def _within(seconds: float, done: Callable[[], bool]) -> bool:

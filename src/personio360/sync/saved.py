@@ -55,7 +55,9 @@ from personio360.sync.snapshot import Snapshot
 FORMAT = "personio360-plan"
 VERSION = 1
 #: Config sections that do not change what a sync does (``state`` is fingerprinted per link).
-_CONFIG_IGNORED = {"source", "schedule", "state"}
+#: what shapes no plan: where the store is, when runs happen (R17: [changes], [webhooks]),
+#: whom to tell (issue 14: [notify])
+_CONFIG_IGNORED = {"source", "schedule", "state", "changes", "webhooks", "notify"}
 _STANDARD = ("first_name", "last_name", "email", "status", "position", "supervisor")
 _USER_FIELDS = ("mail", "first_name", "last_name", "job", "status", "to_be_deactivated_at")
 _CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -73,7 +75,7 @@ def _digest(value: object) -> str:
 
 
 def config_fingerprint(settings: Settings) -> dict[str, Any]:
-    """A digest per config section that shapes a sync (not ``schedule``, ``state``, ``plan_max_age``)."""
+    """A digest per config section that shapes a sync (not ``_CONFIG_IGNORED``, ``plan_max_age``)."""
     data = settings.model_dump(mode="json", exclude=_CONFIG_IGNORED)
     data.get("safety", {}).pop("plan_max_age", None)
     sections = {name: _digest(value) for name, value in sorted(data.items())}

@@ -14,6 +14,7 @@ __all__ = [
     "BulkMembership",
     "BulkOperation",
     "BulkResult",
+    "Completion",
     "CustomField",
     "CustomValue",
     "Employee",
@@ -93,6 +94,23 @@ class LmsUser:
     status: str = "active"
     username: str | None = None
     to_be_deactivated_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """R18: one row of ``/paths/stats`` (a user's path session) or ``/courses/stats`` (an attempt).
+
+    ``kind`` is ``path`` or ``course``; ``completed_at`` as 360Learning wrote it
+    (``YYYY-MM-DDThh:mm:ss.sssZ``, UTC), ``None`` while not completed; ``status`` the path
+    status type (``successful``...), ``None`` for a course (its statistics have none).
+    """
+
+    kind: str
+    item_id: str
+    user_id: str
+    completed_at: str | None = None
+    status: str | None = None
+    score: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

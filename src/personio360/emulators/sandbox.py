@@ -46,6 +46,8 @@ class Sandbox:
         self.company = generate_company(size, seed)
         self._personio_secret = str((personio_options or {}).get(
             "client_secret", personio_emulator.DEFAULT_CLIENT_SECRET))
+        self._personio_write_secret = str((personio_options or {}).get(
+            "write_client_secret", personio_emulator.DEFAULT_WRITE_CLIENT_SECRET))
         self.personio = PersonioEmulator(rate_limits=rate_limits, rate_limit_factor=rate_limit_factor,
                                          seed=seed, **(personio_options or {}))
         lms_kwargs: dict[str, Any] = {"rate_limits": rate_limits, "rate_limit_factor": rate_limit_factor,
@@ -97,6 +99,8 @@ class Sandbox:
         return {
             "PERSONIO_CLIENT_ID": self.personio.client_id,
             "PERSONIO_CLIENT_SECRET": self._personio_secret,
+            "PERSONIO_WRITE_CLIENT_ID": self.personio.write_client_id,
+            "PERSONIO_WRITE_CLIENT_SECRET": self._personio_write_secret,
             "LEARNING360_CLIENT_ID": self.lms.client_id,
             "LEARNING360_CLIENT_SECRET": self.lms.client_secret,
         }

@@ -22,6 +22,7 @@ from personio360.domain import (
     BulkMembership,
     BulkOperation,
     BulkResult,
+    Completion,
     CustomField,
     CustomValue,
     ExternalId,
@@ -66,6 +67,10 @@ _SUBORDINATES = "/api/v2/users/{userId}/subordinates"
 _BULK_MEMBERSHIPS = "/api/v2/bulk/groups/memberships"
 _BULK_OPERATION = "/api/v2/bulk/operations/{bulkOperationId}"
 _BULK_RESULTS = "/api/v2/bulk/operations/{bulkOperationId}/results"
+_PATH_STATS = "/api/v2/paths/stats"
+_COURSE_STATS = "/api/v2/courses/stats"
+_PATH = "/api/v2/paths/{pathId}"
+_COURSE = "/api/v2/courses/{courseId}"
 
 
 class Learning360Client:
@@ -288,6 +293,31 @@ class Learning360Client:
         self._api.call("DELETE", _GROUP_ROLE, path_params=_role_path(group_id, role, user_id),
                    ok=(204,))
 
+    # --- learning (R18) -------------------------------------------------------------------
+
+    def iter_path_stats(self, path_ids: Sequence[str], *,
+                        completed_since: str | None = None) -> Iterator[Completion]:
+        """Every user's statistics in these paths (2,000 a page): ``pathId[in]`` and, when
+        given, ``completedAt[gte]`` (its milliseconds "are always set to 0" [OAS])."""
+        params = _learning_filters("pathId", path_ids, completed_since)
+        for stat in self._api.pages(_PATH_STATS, wire.PathStat, params=params):
+            yield stat.to_domain()
+
+    def iter_course_stats(self, course_ids: Sequence[str], *,
+                          completed_since: str | None = None) -> Iterator[Completion]:
+        """Every attempt at these courses (500 a page), filtered like ``iter_path_stats``."""
+        params = _learning_filters("courseId", course_ids, completed_since)
+        for stat in self._api.pages(_COURSE_STATS, wire.CourseStat, params=params):
+            yield stat.to_domain()
+
+    def get_path(self, path_id: str) -> wire.LearningItem:
+        """One path (``NotFound``: ``pathNotFound``), for ``check``."""
+        return self._api.one("GET", _PATH, wire.LearningItem, {"pathId": path_id})
+
+    def get_course(self, course_id: str) -> wire.LearningItem:
+        """One course (``NotFound``: ``courseNotFound``), for ``check``."""
+        return self._api.one("GET", _COURSE, wire.LearningItem, {"courseId": course_id})
+
     # --- managers -------------------------------------------------------------------------
 
     def iter_managers(self, user_id: str) -> Iterator[str]:
@@ -406,6 +436,15 @@ def _bulk_disabled(method: str) -> ApiUnavailable:
 def _filters(**fields: str | None) -> dict[str, str]:
     """LHS bracket filters (guide "Filtering"): ``mail[eq]=…`` for each field that is set."""
     return {f"{name}[eq]": value for name, value in fields.items() if value is not None}
+
+
+def _learning_filters(field: str, ids: Sequence[str],
+                      completed_since: str | None) -> list[tuple[str, str]]:
+    """``pathId[in]=a&pathId[in]=b`` (the guide's list form) and ``completedAt[gte]``."""
+    params = [(f"{field}[in]", item) for item in ids]
+    if completed_since is not None:
+        params.append(("completedAt[gte]", completed_since))
+    return params
 
 
 def _matching(users: Sequence[LmsUser], mail: str) -> list[LmsUser]:

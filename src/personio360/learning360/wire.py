@@ -12,6 +12,7 @@ __all__ = [
     "BULK_STATUSES",
     "BulkOperation",
     "BulkResult",
+    "CourseStat",
     "CustomField",
     "CustomValue",
     "ErrorBody",
@@ -19,6 +20,8 @@ __all__ = [
     "ExternalId",
     "Group",
     "GroupMember",
+    "LearningItem",
+    "PathStat",
     "Token",
     "User",
     "UserMembership",
@@ -150,6 +153,52 @@ class ExternalId(_Wire):
             id=self.id, platform=self.platform, target_type=self.target_type,
             target_id=self.target_id, value=self.value,
         )
+
+
+# --- learning (R18) ---------------------------------------------------------------------
+
+
+class _PathStatus(_Wire):
+    """``status`` of a path statistic: ``{type, reason?}``."""
+
+    type: str = Field(min_length=1)
+
+
+class PathStat(_Wire):
+    """``PathSessionUserStatDTO``: a user's enrolment in a path session."""
+
+    id: str = Field(alias="_id", min_length=1)
+    user_id: str = Field(min_length=1)
+    path_id: str = Field(min_length=1)
+    status: _PathStatus
+    score: int | None = None
+    completed_at: str | None = None
+
+    def to_domain(self) -> domain.Completion:
+        return domain.Completion("path", self.path_id, self.user_id, self.completed_at,
+                                 self.status.type, self.score)
+
+
+class CourseStat(_Wire):
+    """``CourseStatDTO``: one attempt at a course."""
+
+    id: str = Field(alias="_id", min_length=1)
+    user_id: str = Field(min_length=1)
+    course_id: str = Field(min_length=1)
+    score: int | None = None
+    completed_at: str | None = None
+
+    def to_domain(self) -> domain.Completion:
+        return domain.Completion("course", self.course_id, self.user_id, self.completed_at,
+                                 None, self.score)
+
+
+class LearningItem(_Wire):
+    """The part of ``PathDTO`` / ``CourseDTO`` that ``check`` reads: the id and the name."""
+
+    id: str = Field(alias="_id", min_length=1)
+    name: str = ""
+    status: str | None = None
 
 
 # --- custom fields ----------------------------------------------------------------------

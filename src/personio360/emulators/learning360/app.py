@@ -37,6 +37,7 @@ from personio360.emulators.learning360.errors import (
     fault_body,
     flat_body,
 )
+from personio360.emulators.learning360.learning_routes import LEARNING_ROUTES, learning_control
 from personio360.emulators.learning360.ratelimit import (
     READS_PER_SECOND,
     WRITES_PER_SECOND,
@@ -60,7 +61,7 @@ from personio360.emulators.stats import CallStats
 
 TOKEN_PATH = "/api/v2/oauth2/token"
 API_VERSION = "v2.0"
-ALL_SCOPES = frozenset(route.scope for route in (*ROUTES, *WEBHOOK_ROUTES))
+ALL_SCOPES = frozenset(route.scope for route in (*LEARNING_ROUTES, *ROUTES, *WEBHOOK_ROUTES))
 
 
 def _raw(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -130,7 +131,7 @@ class Learning360App:
 
     @staticmethod
     def _route(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        for route in (*ROUTES, *WEBHOOK_ROUTES):
+        for route in (*LEARNING_ROUTES, *ROUTES, *WEBHOOK_ROUTES):
             params = route.match(method, path)
             if params is not None:
                 return route, params
@@ -185,6 +186,9 @@ class Learning360App:
         engine = self.webhooks.engine
         try:
             payload: Any = json.loads(body) if body else None
+            learned = learning_control(self.state, method, path.strip("/").split("/"), payload)
+            if learned is not None:
+                return learned
             match method, path.strip("/").split("/"):
                 case "GET", ["deliveries"]:
                     return JSONResponse(engine.snapshot())

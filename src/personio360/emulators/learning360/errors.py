@@ -24,6 +24,7 @@ MESSAGES: dict[str, str] = {
         "The company has reached the maximum number of custom fields for this collection.",
     "customFieldNotFound":
         "The given `customFieldId` does not correspond to any existing custom field.",
+    "courseNotFound": "The given `courseId` does not correspond to any existing course.",
     "customFieldsTargetTypeNotEnabled": "This target type is not yet enabled for custom fields.",
     "deactivationDateInvalid": "The given deactivation date must be set to a future date.",
     "groupNotFound": "The given `groupId` does not correspond to any existing group.",
@@ -45,6 +46,7 @@ MESSAGES: dict[str, str] = {
     "mappingAlreadyExists": "A mapping already exists for the given resource on this platform.",
     "mappingIdNotFound": "The given `mappingId` does not correspond to any existing mapping.",
     "mediaNotFound": "The given media does not exist.",
+    "pathNotFound": "The given `pathId` does not correspond to any existing path.",
     "multipleValuesForSingleCustomField":
         "The given body has multiple values for a single `customField`.",
     "nameAlreadyTaken": "The name of the custom field is already taken.",
@@ -87,7 +89,7 @@ MESSAGES: dict[str, str] = {
 _NOT_FOUND = frozenset({
     "bulkOperationNotFound", "customFieldNotFound", "groupNotFound", "managerNotFound",
     "mappingIdNotFound", "notFound", "resourceNotFound", "userNotFound", "userNotFoundInGroup",
-    "subscriptionNotFound", "activeSubscriptionNotFound",
+    "subscriptionNotFound", "activeSubscriptionNotFound", "pathNotFound", "courseNotFound",
 })
 _OTHER_STATUS = {
     "bulkOperationsConcurrencyLimitReached": 429,

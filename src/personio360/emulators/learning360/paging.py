@@ -28,6 +28,7 @@ PAGE_SIZES = {
     "users": 500, "groups": 500, "group_roles": 1000, "user_roles": 1000, "managers": 1000,
     "subordinates": 1000, "custom_fields": 1000, "external_ids": 5000, "bulk_operations": 20,
     "subscriptions": 2000, "webhook_events": 250,
+    "paths": 200, "courses": 500, "path_stats": 2000, "course_stats": 500,
 }
 
 #: ``{field: {op: value or [values]}}``

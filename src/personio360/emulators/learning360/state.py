@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 from personio360 import domain
 from personio360.emulators.learning360.errors import StateError
+from personio360.emulators.learning360.learning import LearningState
 
 #: Roles as request and response bodies spell them; lists also report ``owner``.
 ROLES = ("admin", "analyst", "coach", "contributor", "editor", "learner", "userAdmin")
@@ -93,6 +94,9 @@ class Learning360State:
         self._outbox: list[dict[str, str]] = []
         self._listeners: list[UserListener] = []
         self._activated: set[str] = set()
+        #: R18: paths, courses and their completions (``learning.py``)
+        self.learning = LearningState(self.new_id, self.now, lambda uid: uid in self._users,
+                                      owner=lambda: (self._owner_id, self._root_id))
         root = domain.Group(id=self.new_id(), name=company_name, parent_id=None, public=False)
         self._groups[root.id] = root
         self._root_id = root.id

@@ -10,6 +10,8 @@ __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_COMPANY_ID",
+    "DEFAULT_WRITE_CLIENT_ID",
+    "DEFAULT_WRITE_CLIENT_SECRET",
     "PersonioEmulator",
     "PersonioState",
     "build_app",
@@ -27,6 +29,9 @@ from personio360.emulators.stats import CallStats
 
 DEFAULT_CLIENT_ID = "emulator-personio-client"
 DEFAULT_CLIENT_SECRET = "emulator-personio-secret"
+#: R18: a second credential, the one that may write (public, emulator-only values)
+DEFAULT_WRITE_CLIENT_ID = "emulator-personio-writer"
+DEFAULT_WRITE_CLIENT_SECRET = "emulator-personio-writer-secret"
 
 
 class PersonioEmulator:
@@ -44,8 +49,13 @@ class PersonioEmulator:
                  rate_limit_factor: float = 1.0, token_ttl: float = 86400.0,
                  faults: FaultPlan | None = None, seed: int = 0,
                  state: PersonioState | None = None, company_id: str = DEFAULT_COMPANY_ID,
-                 time_scale: float = 1.0, webhook_timeout: float = 3.0) -> None:
+                 time_scale: float = 1.0, webhook_timeout: float = 3.0,
+                 write_client_id: str = DEFAULT_WRITE_CLIENT_ID,
+                 write_client_secret: str = DEFAULT_WRITE_CLIENT_SECRET) -> None:
+        """``write_client_id``/``write_client_secret``: the credential that may also write
+        employees (``PATCH``, R18); the first one may only read."""
         self.client_id = client_id
+        self.write_client_id = write_client_id
         self.state = state if state is not None else PersonioState()
         self.faults = faults if faults is not None else FaultPlan(seed=seed)
         self.stats = CallStats()
@@ -57,7 +67,8 @@ class PersonioEmulator:
         self.app = build_app(self.state, client_id=client_id, client_secret=client_secret,
                              faults=self.faults, stats=self.stats, rate_limits=rate_limits,
                              rate_limit_factor=rate_limit_factor, token_ttl=token_ttl, seed=seed,
-                             webhooks=self.webhooks)
+                             webhooks=self.webhooks,
+                             writer=(write_client_id, write_client_secret))
         self._server: RunningServer | None = None
 
     def __repr__(self) -> str:

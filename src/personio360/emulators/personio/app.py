@@ -34,6 +34,7 @@ from personio360.emulators.personio.render import Renderer
 from personio360.emulators.personio.state import PersonioState, UnknownEmployeeError
 from personio360.emulators.personio.v2 import V2Tokens, v2_routes
 from personio360.emulators.personio.webhooks import Webhooks
+from personio360.emulators.personio.writes import UpdateRefusedError, apply_update, read_update
 from personio360.emulators.stats import CallStats
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -120,34 +121,47 @@ class _Limits:
         self.check([])
 
 
+#: The token scope of the read credential, and of the write credential (R18); the auth
+#: document's example answers ``scope: employees:read absences:read``.
+READ_SCOPE = "employees:read"
+WRITE_SCOPE = "employees:read employees:write"
+
+
 class _Tokens:
-    """Stable ``papi-`` tokens: ``/v1/auth`` returns the same token until it expires."""
+    """Stable ``papi-`` tokens: ``/v1/auth`` returns the same token per credential (its scope)
+    until it expires."""
 
     def __init__(self, ttl: float, seed: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self._clock = ttl, clock
         self._rng = random.Random(seed)
-        self._current: tuple[str, float] | None = None
-        self._expiry: dict[str, float] = {}
+        self._current: dict[str, tuple[str, float]] = {}
+        self._expiry: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def issue(self) -> tuple[str, int]:
+    def issue(self, scope: str = READ_SCOPE) -> tuple[str, int]:
         with self._lock:
             now = self._clock()
-            if self._current is None or self._current[1] <= now:
+            current = self._current.get(scope)
+            if current is None or current[1] <= now:
                 token = "papi-" + "".join(self._rng.choices("0123456789abcdef", k=48))
-                self._current = (token, now + self.ttl)
-                self._expiry[token] = now + self.ttl
-            token, until = self._current
+                current = self._current[scope] = (token, now + self.ttl)
+                self._expiry[token] = (now + self.ttl, scope)
+            token, until = current
             return token, max(0, math.ceil(until - now))
 
     def valid(self, token: str) -> bool:
+        return self.scope_of(token) is not None
+
+    def scope_of(self, token: str) -> str | None:
+        """The scope of a live token, ``None`` when unknown or expired."""
         with self._lock:
-            return self._expiry.get(token, 0.0) > self._clock()
+            until, scope = self._expiry.get(token, (0.0, ""))
+            return scope if until > self._clock() else None
 
     def expire_all(self) -> None:
         with self._lock:
             self._expiry.clear()
-            self._current = None
+            self._current.clear()
 
 
 # --- the application ----------------------------------------------------------------------
@@ -180,9 +194,12 @@ class _Api:
     """The v1 endpoints over one state, with their tokens, limits and counters."""
 
     def __init__(self, state: PersonioState, *, client_id: str, client_secret: str,
-                 stats: CallStats, limits: _Limits | None, tokens: _Tokens) -> None:
+                 stats: CallStats, limits: _Limits | None, tokens: _Tokens,
+                 writer: tuple[str, str] | None = None) -> None:
         self.state, self.stats, self.limits, self.tokens = state, stats, limits, tokens
-        self._id, self._secret = client_id.encode(), client_secret.encode()
+        self._credentials = [(client_id.encode(), client_secret.encode(), READ_SCOPE)]
+        if writer is not None:  # R18: a separate credential that may write
+            self._credentials.append((writer[0].encode(), writer[1].encode(), WRITE_SCOPE))
 
     def endpoint(self, kind: str, template: str, handler: Handler) -> Handler:
         """Answer ``_Reply`` errors in the documented shape and count every call."""
@@ -224,12 +241,16 @@ class _Api:
         body = await _credentials(request)
         given_id = str(body.get("client_id", "")).encode()
         given_secret = str(body.get("client_secret", "")).encode()
-        if not (hmac.compare_digest(given_id, self._id)
-                and hmac.compare_digest(given_secret, self._secret)):
+        scope = None
+        for known_id, known_secret, granted in self._credentials:
+            # both compared every time: no early exit that would time the id
+            same = hmac.compare_digest(given_id, known_id) & hmac.compare_digest(given_secret, known_secret)
+            scope = granted if same and scope is None else scope
+        if scope is None:
             raise _Reply(401, "Wrong credentials")
-        token, expires_in = self.tokens.issue()
+        token, expires_in = self.tokens.issue(scope)
         return JSONResponse({"success": True, "data": {
-            "token": token, "expires_in": expires_in, "scope": "employees:read"}})
+            "token": token, "expires_in": expires_in, "scope": scope}})
 
     async def list_employees(self, request: Request) -> Response:
         """``GET /v1/company/employees``: record offset, limit 1-100, 0-based pages.
@@ -269,6 +290,27 @@ class _Api:
         data = Renderer(self.state, None).employee(record)
         return JSONResponse({"success": True, "data": data}, headers=echo)
 
+    async def update_employee(self, request: Request) -> Response:
+        """``PATCH /v1/company/employees/{employee_id}`` (R18): JSON or form body (``writes.py``).
+
+        Only a token of a credential that may write (``employees:write``) may call it: any other
+        answers 403, as Personio does for a credential without the permission (the document
+        lists only 200 and 422; the 403 shape is that of its other errors)."""
+        echo = self.authenticate(request)
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if "employees:write" not in (self.tokens.scope_of(token) or "").split():
+            raise _Reply(403, "These API credentials may not write employees")
+        try:
+            employee_id = int(request.path_params["employee_id"])
+            changes = read_update(request.headers.get("content-type", ""), await request.body())
+            meta = apply_update(self.state, employee_id, changes)
+        except (UnknownEmployeeError, ValueError):
+            raise _Reply(404, NOT_FOUND) from None
+        except UpdateRefusedError as exc:
+            raise _Reply(422, str(exc)) from None
+        return JSONResponse({"success": True, "data": {"id": employee_id}, "meta": meta},
+                            headers=echo)
+
     async def list_attributes(self, request: Request) -> Response:
         """``GET /v1/company/employees/attributes`` (and its ``custom-attributes`` alias)."""
         self.authenticate(request, catalogue=True)
@@ -282,9 +324,10 @@ def build_app(state: PersonioState, *, client_id: str, client_secret: str,
               faults: FaultPlan | None = None, stats: CallStats | None = None,
               rate_limits: bool = True, rate_limit_factor: float = 1.0,
               token_ttl: float = 86400.0, seed: int = 0,
-              webhooks: Webhooks | None = None) -> ASGIApp:
+              webhooks: Webhooks | None = None, writer: tuple[str, str] | None = None) -> ASGIApp:
     """The Personio emulator (v1 reads, v2 token and webhooks) as an ASGI app, wrapped in a
-    ``FaultInjector``; ``webhooks`` (built here when not given) sends the deliveries."""
+    ``FaultInjector``; ``webhooks`` (built here when not given) sends the deliveries;
+    ``writer``: the (client id, secret) of a credential that may also write (R18)."""
     plan = faults if faults is not None else FaultPlan(seed=seed)
     calls = stats if stats is not None else CallStats()
     hooks = webhooks if webhooks is not None else Webhooks(state, DeliveryEngine(faults=plan))
@@ -292,7 +335,8 @@ def build_app(state: PersonioState, *, client_id: str, client_secret: str,
     v2_tokens = V2Tokens(token_ttl, seed)
     v2_limit = TokenBucket(150 / 60 * rate_limit_factor, 150 * rate_limit_factor)
     api = _Api(state, client_id=client_id, client_secret=client_secret, stats=calls,
-               limits=_Limits(rate_limit_factor) if rate_limits else None, tokens=tokens)
+               limits=_Limits(rate_limit_factor) if rate_limits else None, tokens=tokens,
+               writer=writer)
     employees = "/v1/company/employees"
     reads = [("", api.list_employees), ("/attributes", api.list_attributes),
              ("/custom-attributes", api.list_attributes),
@@ -301,6 +345,8 @@ def build_app(state: PersonioState, *, client_id: str, client_secret: str,
                     methods=["POST"])]
     routes += [Route(employees + tail, api.endpoint("read", f"GET {employees}{tail}", handler),
                      methods=["GET"]) for tail, handler in reads]
+    routes.append(Route(employees + "/{employee_id}", api.endpoint(
+        "write", f"PATCH {employees}/{{employee_id}}", api.update_employee), methods=["PATCH"]))
     routes += v2_routes(hooks, v2_tokens, client_id=client_id, client_secret=client_secret,
                         stats=calls, auth_limit=v2_limit.take if rate_limits else None)
 

@@ -45,6 +45,13 @@ class AttributeDef:
     whitelisted: bool = True
     options: tuple[str, ...] = ()
 
+    @property
+    def writable(self) -> bool:
+        """Whether ``PATCH`` may set it through ``custom_attributes`` (R18): a custom attribute
+        (``dynamic_NNNN`` without a ``universal_id``: a standard attribute such as the IBAN
+        example's ``dynamic_1`` / ``iban`` is Personio's own) the credentials may see."""
+        return self.key.startswith("dynamic_") and self.universal_id is None and self.whitelisted
+
 
 def _std(key: str, label: str, type_: str = "standard") -> AttributeDef:
     return AttributeDef(key, label, type_, universal_id=key)

@@ -197,3 +197,23 @@ def _within(seconds: float, done: Callable[[], bool]) -> bool:
             return True
         time.sleep(0.05)
     return done()
+
+
+def test_a_restore_cut_short_is_finished_by_the_next_changes_run(hooked: Hooked) -> None:
+    """A run that restored a user deleted by hand, then stopped before its values (R14): the
+    event still names them, though the connector wrote that user after it (no echo)."""
+    env = hooked.env
+    emp = leaf(env)
+    user = env.user_id_of(emp)
+    assert env.lms.custom_values(user)
+    hooked.delete_by_hand(user)
+    hooked.settle()
+    values_fail = Fault(kind="status", status=503, method="PUT", path=r"/custom-fields/values$")
+    env.sb.lms.faults.replace([values_fail])
+    assert changes(env).outcome is Outcome.STOPPED
+    assert env.lms.user(user).status != "deleted"
+    assert env.lms.custom_values(user) == []
+    env.sb.lms.faults.replace([])
+    assert changes(env).outcome is Outcome.COMPLETED
+    assert env.lms.custom_values(user)
+    converged(env)

@@ -130,18 +130,21 @@ class RunRepository:
                 .where(OperationRow.kind.in_(_REMOVALS), OperationRow.outcome == "applied",
                        OperationRow.at >= since)) or 0
 
-    def last_writes(self, user_ids: Collection[str]) -> dict[str, dt.datetime]:
-        """When each of these users was last written by the connector (R17: echoes)."""
+    def last_writes(self, user_ids: Collection[str]) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+        """When each of these users was last written by the connector, with the start of the
+        run that wrote it (R17: echoes occur within that span)."""
         ids = sorted(set(user_ids))
-        out: dict[str, dt.datetime] = {}
+        out: dict[str, tuple[dt.datetime, dt.datetime]] = {}
         with self._sessions() as session:
             for start in range(0, len(ids), 500):
                 rows = session.execute(
-                    select(OperationRow.user_id, func.max(OperationRow.at))
+                    select(OperationRow.user_id, OperationRow.at, RunRow.started_at)
+                    .join(RunRow, RunRow.id == OperationRow.run_id)
                     .where(OperationRow.user_id.in_(ids[start:start + 500]),
                            OperationRow.outcome == "applied")
-                    .group_by(OperationRow.user_id))
-                out.update({user: _utc(at) for user, at in rows if user is not None and at is not None})
+                    .order_by(OperationRow.at))
+                out.update({user: (_utc(began), _utc(at)) for user, at, began in rows
+                            if user is not None and at is not None})
         return out
 
     def last_ended(self, kind: str, *, outcomes: Collection[str]) -> RunSummary | None:

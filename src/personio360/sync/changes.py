@@ -49,7 +49,7 @@ def start(
     links: Mapping[int, Link],
     *,
     held_back: Collection[int] = (),
-    written: Mapping[str, dt.datetime] | None = None,
+    written: Mapping[str, tuple[dt.datetime, dt.datetime]] | None = None,
 ) -> Start:
     """The run's first set of people.
 
@@ -59,9 +59,13 @@ def start(
       is answered by the poll itself.
     - A 360Learning event names a user: only a managed user's employee is re-read (R6: events
       about unmanaged users change nothing; the receiver drops most of them already), and not
-      for an echo of the connector's own write: an event that occurred no later than its last
-      write to that user (``written``). 360Learning may well report API changes too, and a
-      full sync's 10,000 updates must not come back as 10,000 re-reads.
+      for an echo of the connector's own write: an event that occurred during the run that
+      last wrote that user, no later than that write (``written``: the run's start, the
+      write). 360Learning may well report API changes too, and a full sync's 10,000 updates
+      must not come back as 10,000 re-reads. An event from before that run is no echo, even
+      when the run wrote the user later: a run stopped or killed part-way (R14) may have
+      restored a user deleted by hand without its managers and values, and the event must
+      bring the next run back to it.
     - ``held_back``: linked employees the last run left out of scope, whose removal was held
       back (R13b); passed only with ``--allow-deletions``, which approves them.
     """
@@ -80,8 +84,11 @@ def start(
     return Start(listed=kept, named=frozenset(named - kept.keys()), events=tuple(e.id for e in events))
 
 
-def _echo(event: ChangeEvent, last_write: dt.datetime | None) -> bool:
-    return event.occurred_at is not None and last_write is not None and event.occurred_at <= last_write
+def _echo(event: ChangeEvent, last_write: tuple[dt.datetime, dt.datetime] | None) -> bool:
+    if event.occurred_at is None or last_write is None:
+        return False
+    run_started, written = last_write
+    return run_started <= event.occurred_at <= written
 
 
 def unchanged(emp: Employee, seen: Seen | None) -> bool:

@@ -17,11 +17,16 @@ __all__ = [
     "NotifyTarget",
     "Settings",
     "WebhookSecrets",
+    "WriteCredentials",
+    "WritebackItem",
+    "WritebackSettings",
     "find_config",
     "load_config",
+    "load_config_text",
     "load_credentials",
     "load_notify_urls",
     "load_webhook_secrets",
+    "load_write_credentials",
     "parse_duration",
 ]
 
@@ -45,6 +50,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from personio360.errors import ConfigError, ConfigProblem
@@ -293,6 +299,65 @@ class StateSettings(_Model):
     url: str | None = None
 
 
+_CUSTOM_ATTRIBUTE = re.compile(r"^dynamic_\d+$")
+
+
+class WritebackItem(_Model):
+    """R18: one path or course (by id) whose completion is written to a Personio custom attribute."""
+
+    path: str | None = None
+    course: str | None = None
+    attribute: str
+    value: Literal["completed_at", "status", "score"]
+
+    @field_validator("path", "course")
+    @classmethod
+    def _object_id(cls, value: str | None) -> str | None:
+        if value is not None and not _OBJECT_ID.match(value):
+            raise ValueError(f"{value!r} is not a 360Learning id (24 hexadecimal characters)")
+        return value.lower() if value else value
+
+    @field_validator("attribute")
+    @classmethod
+    def _custom(cls, value: str) -> str:
+        if not _CUSTOM_ATTRIBUTE.match(value):
+            raise ValueError(f"{value!r} is not a Personio custom attribute (dynamic_NNNN): only "
+                             "custom attributes are written")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WritebackItem:
+        if (self.path is None) == (self.course is None):
+            raise ValueError("give either path or course (one 360Learning id), not both or neither")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "path" if self.path is not None else "course"
+
+    @property
+    def item_id(self) -> str:
+        return self.path or self.course or ""
+
+
+class WritebackSettings(_Model):
+    """R18: completions of these paths and courses written back to Personio (off without the table)."""
+
+    enabled: bool = True
+    items: Annotated[list[WritebackItem], Field(min_length=1)]
+
+    @field_validator("items")
+    @classmethod
+    def _distinct(cls, items: list[WritebackItem]) -> list[WritebackItem]:
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            if item.attribute in seen:
+                raise ValueError(f"the attribute {item.attribute} is written by writeback.items"
+                                 f"[{seen[item.attribute]}] and [{index}]: each attribute holds one value")
+            seen[item.attribute] = index
+        return items
+
+
 #: What ``[notify] on`` chooses among (issue 14); all of them by default.
 NOTIFY_EVENTS = ("run_failed", "deletions_held_back", "employees_skipped", "feed_lagging",
                  "webhook_disabled", "recovered")
@@ -345,6 +410,7 @@ class Settings(_Model):
     webhooks: WebhooksSettings | None = None
     state: StateSettings = Field(default_factory=StateSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    writeback: WritebackSettings | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("custom_fields")
@@ -398,6 +464,11 @@ class Settings(_Model):
         return parse_duration(self.full_sync_every)
 
     @property
+    def writeback_on(self) -> bool:
+        """R18: a ``[writeback]`` table, not disabled."""
+        return self.writeback is not None and self.writeback.enabled
+
+    @property
     def enabled_groups(self) -> tuple[GroupSettings, ...]:
         return tuple(g for g in self.groups if g.enabled)
 
@@ -411,6 +482,10 @@ class Settings(_Model):
             named.setdefault(key, "group_structure.levels")
         for key in self.custom_fields:
             named.setdefault(key, "custom_fields")
+        if self.writeback_on:
+            assert self.writeback is not None
+            for index, item in enumerate(self.writeback.items):  # R18 compares before writing
+                named.setdefault(item.attribute, f"writeback.items[{index}].attribute")
         return named
 
 
@@ -446,6 +521,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {file}: {exc}") from None
+    return load_config_text(text, file)
+
+
+def load_config_text(text: str, file: Path, *, stored: bool = False) -> Settings:
+    """Validate a config's TOML ``text``; problems name ``file`` and its lines. ``stored``: the
+    config of a company of a multi-company deployment (issue 15), which has no file beside which
+    a ``.env`` or a default store would be looked for (``Settings.source`` is None)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -467,7 +549,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
         _drop(raw, key)  # reported above; not again as an unknown key
     problems.extend(_duplicate_groups(raw, locator, str(file)))
     try:
-        settings = Settings.model_validate({**raw, "source": file.resolve()})
+        settings = Settings.model_validate({**raw, "source": None if stored else file.resolve()})
     except ValidationError as exc:
         problems.extend(_problems(exc, locator, str(file)))
         settings = None
@@ -505,6 +587,36 @@ def load_credentials(settings: Settings, environ: Mapping[str, str] | None = Non
             "(VAR=value, one per line); never in the TOML file",
         )
     return Credentials.model_validate(values)
+
+
+class WriteCredentials(_Model):
+    """R18: the Personio credential that may write, apart from the read-only one."""
+
+    client_id: SecretStr
+    client_secret: SecretStr
+
+
+#: R18's credential: never the read credential's variables.
+WRITE_VARS = ("PERSONIO_WRITE_CLIENT_ID", "PERSONIO_WRITE_CLIENT_SECRET")
+
+
+def load_write_credentials(settings: Settings,
+                           environ: Mapping[str, str] | None = None) -> WriteCredentials | None:
+    """The write-back credential from the environment or ``.env``; ``None`` when write-back is
+    off. Missing while it is on: a ``ConfigError`` naming the variables."""
+    if not settings.writeback_on:
+        return None
+    values = _env_and_dotenv(settings, environ)
+    missing = [var for var in WRITE_VARS if not values.get(var)]
+    if missing:
+        raise ConfigError(
+            f"[writeback] is configured but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            "not set",
+            hint="create a Personio API credential that may update employees and the written "
+            "attributes, and export it as PERSONIO_WRITE_CLIENT_ID / PERSONIO_WRITE_CLIENT_SECRET "
+            "(or in .env); the read credential is never used to write")
+    return WriteCredentials(client_id=SecretStr(values[WRITE_VARS[0]]),
+                            client_secret=SecretStr(values[WRITE_VARS[1]]))
 
 
 class WebhookSecrets(_Model):

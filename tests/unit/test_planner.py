@@ -483,7 +483,7 @@ def test_operations_come_in_phase_order_then_by_employee() -> None:
     order = [(phase_of(op), op.employee_id or 0, op.kind) for op in planned.operations]
     assert order == sorted(order)
     assert [name for name, _ in PHASES] == ["custom fields", "users", "updates", "memberships",
-                                            "managers", "custom values", "leavers"]
+                                            "managers", "custom values", "leavers", "write-back"]
     assert kinds(planned.operations)[:3] == [("create_custom_field", None), ("create_user", 1),
                                              ("create_user", 3)]
     assert kinds(planned.operations)[-1] == ("delete_user", 5)

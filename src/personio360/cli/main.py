@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from personio360.cli import notify, review, serve, webhooks
+from personio360.cli import companies, notify, review, serve, webhooks
+from personio360.cli.companies import company_options
 from personio360.config import Settings, load_config
 from personio360.errors import ConfigError, Personio360Error
 from personio360.http.redact import redact, structlog_processor
@@ -95,16 +96,19 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@company_options
 @_boundary
-def check(config: str | None) -> int:
+def check(config: str | None, company: str | None, database: str | None) -> int:
     """Verify everything a sync needs, changing nothing (R11)."""
     from personio360.cli.render import render_checks
     from personio360.sync.check import run_checks
-    from personio360.wiring import open_context
+    from personio360.wiring import load_target, open_context
 
-    settings = _settings(config)
-    with open_context(settings) as ctx:
-        results = run_checks(settings, ctx.personio, ctx.lms, activation=ctx.store.activation.overrides())
+    target = load_target(config, company=company, database=database)
+    settings = target.settings
+    with open_context(settings, environ=target.environ) as ctx:
+        results = run_checks(settings, ctx.personio, ctx.lms, activation=ctx.store.activation.overrides(),
+                             writer=ctx.writer, writer_missing=ctx.writer_missing)
     render_checks(_console(), results)
     return 0 if all(r.ok for r in results) else 3
 
@@ -118,9 +122,12 @@ def check(config: str | None) -> int:
 @click.option("--allow-deletions", is_flag=True, help="show deletions over the limit as applied")
 @click.option("--changes", is_flag=True, help="plan the next changes run only (R17): who changed since")
 @click.option("--limit", type=int, default=50, show_default=True, help="per-person lines to print (0: all)")
+@company_options
 @_boundary
 def plan(
     config: str | None,
+    company: str | None,
+    database: str | None,
     as_json: bool,
     out: str | None,
     employee: int | None,
@@ -133,13 +140,14 @@ def plan(
     from personio360.cli.review import plan_document, save_plan
     from personio360.sync.run import prepare_plan
     from personio360.sync.run_changes import prepare_changes
-    from personio360.wiring import open_context
+    from personio360.wiring import load_target, open_context
 
     if changes and (employee is not None or out):
         raise ConfigError("--changes cannot be combined with --employee or --out",
                           hint="a changes run covers whoever changed; save a full plan with plan --out FILE")
-    settings = _settings(config)
-    with open_context(settings) as ctx:
+    target = load_target(config, company=company, database=database)
+    settings = target.settings
+    with open_context(settings, environ=target.environ) as ctx:
         if changes:
             prepared = prepare_changes(settings, ctx.personio, ctx.lms, ctx.store,
                                        allow_deletions=allow_deletions)
@@ -167,16 +175,17 @@ def plan(
               help="apply exactly this saved plan (plan --out), or refuse if its inputs moved")
 @click.option("--changes", is_flag=True,
               help="a changes run (R17): only the employees that changed since the last run")
+@company_options
 @_boundary
 def sync(config: str | None, allow_deletions: bool, employee: int | None, as_json: bool,
-         plan_file: str | None, changes: bool) -> int:
+         plan_file: str | None, changes: bool, company: str | None, database: str | None) -> int:
     """Plan, then apply the plan to 360Learning, recording every change (R16)."""
     from personio360 import notify
     from personio360.cli.render import render_report
     from personio360.sync.run import run_sync
     from personio360.sync.run_changes import run_changes
     from personio360.sync.saved import load_saved
-    from personio360.wiring import open_context
+    from personio360.wiring import load_target, open_context
 
     if plan_file and (allow_deletions or employee is not None or changes):
         raise ConfigError("--plan cannot be combined with --allow-deletions, --employee or --changes",
@@ -186,9 +195,11 @@ def sync(config: str | None, allow_deletions: bool, employee: int | None, as_jso
         raise ConfigError("--changes cannot be combined with --employee",
                           hint="sync --employee ID syncs one person now; sync --changes whoever changed")
     saved = load_saved(plan_file) if plan_file else None
-    settings = _settings(config)
+    target = load_target(config, company=company, database=database)
+    settings = target.settings
     console = _console()
-    with open_context(settings) as ctx, _progress(console, enabled=not as_json) as progress:
+    with open_context(settings, environ=target.environ) as ctx, \
+            _progress(console, enabled=not as_json) as progress:
         if changes:
             report = run_changes(settings, ctx.personio, ctx.lms, ctx.store,
                                  allow_deletions=allow_deletions, progress=progress)
@@ -202,6 +213,7 @@ def sync(config: str | None, allow_deletions: bool, employee: int | None, as_jso
                 employee_id=employee,
                 progress=progress,
                 saved=saved,
+                writer=ctx.writer,
             )
         notify.observe(settings, ctx.store, report)  # issue 14: never fails the run
     if as_json:
@@ -257,21 +269,23 @@ class _progress:
 @cli.group(invoke_without_command=True)
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
 @click.option("--limit", type=int, default=20, show_default=True, help="how many runs to list")
+@company_options
 @click.pass_context
-def runs(ctx: click.Context, config: str | None, limit: int) -> None:
+def runs(ctx: click.Context, config: str | None, limit: int, company: str | None,
+         database: str | None) -> None:
     """List recent runs (R16); `runs show RUN` shows one run's operations and errors."""
     ctx.ensure_object(dict)
-    ctx.obj["config"] = config
+    ctx.obj.update(config=config, company=company, database=database)
     if ctx.invoked_subcommand is None:
-        _list_runs(config, limit)
+        _list_runs(config, limit, company, database)
 
 
 @_boundary
-def _list_runs(config: str | None, limit: int) -> int:
+def _list_runs(config: str | None, limit: int, company: str | None, database: str | None) -> int:
     from personio360.cli.render import render_runs
-    from personio360.wiring import open_store_only
+    from personio360.wiring import load_target, open_store_only
 
-    store = open_store_only(_settings(config))
+    store = open_store_only(load_target(config, company=company, database=database).settings)
     try:
         render_runs(_console(), store.runs.recent(limit))
     finally:
@@ -283,14 +297,17 @@ def _list_runs(config: str | None, limit: int) -> int:
 @click.argument("run_id", type=int)
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="print the run as JSON")
+@company_options
 @click.pass_context
 @_boundary
-def runs_show(ctx: click.Context, run_id: int, config: str | None, as_json: bool) -> int:
+def runs_show(ctx: click.Context, run_id: int, config: str | None, as_json: bool, company: str | None,
+              database: str | None) -> int:
     """Show one run: every operation (who, what, before → after) and every error."""
     from personio360.cli.render import render_run
-    from personio360.wiring import open_store_only
+    from personio360.wiring import load_target, open_store_only
 
-    store = open_store_only(_settings(config or ctx.obj.get("config")))
+    store = open_store_only(load_target(config or ctx.obj.get("config"), company=company or ctx.obj.get(
+        "company"), database=database or ctx.obj.get("database")).settings)
     try:
         detail = store.runs.detail(run_id)
     finally:
@@ -347,7 +364,7 @@ def schedule(config: str | None, metrics_port: int | None, metrics_host: str) ->
             err.print(f"[yellow]warning:[/] {escape(redact(message))}")
 
         def full() -> RunReport:
-            return run_sync(settings, ctx.personio, ctx.lms, ctx.store)
+            return run_sync(settings, ctx.personio, ctx.lms, ctx.store, writer=ctx.writer)
 
         plan: Schedule | Timetable
         if settings.changes_on:  # R17: polls Personio's changes between the full syncs
@@ -425,6 +442,8 @@ cli.add_command(review.explain)
 cli.add_command(serve.serve)
 cli.add_command(webhooks.webhooks)
 cli.add_command(notify.notify)
+cli.add_command(companies.companies)
+cli.add_command(companies.worker)
 
 
 def main() -> None:

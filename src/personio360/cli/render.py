@@ -35,6 +35,7 @@ _LABELS = {
     "delete_user": "delete user",
     "deactivate_user": "deactivate user",
     "close_link": "close link",
+    "write_attribute": "write to Personio",
 }
 
 

@@ -295,18 +295,19 @@ class Learning360Client:
 
     # --- learning (R18) -------------------------------------------------------------------
 
-    def iter_path_stats(self, path_ids: Sequence[str], *,
-                        completed_since: str | None = None) -> Iterator[Completion]:
+    def iter_path_stats(self, path_ids: Sequence[str], *, completed_since: str | None = None,
+                        user_ids: Sequence[str] = ()) -> Iterator[Completion]:
         """Every user's statistics in these paths (2,000 a page): ``pathId[in]`` and, when
-        given, ``completedAt[gte]`` (its milliseconds "are always set to 0" [OAS])."""
-        params = _learning_filters("pathId", path_ids, completed_since)
+        given, ``completedAt[gte]`` (its milliseconds "are always set to 0" [OAS]) and
+        ``userId[in]``."""
+        params = _learning_filters("pathId", path_ids, completed_since, user_ids)
         for stat in self._api.pages(_PATH_STATS, wire.PathStat, params=params):
             yield stat.to_domain()
 
-    def iter_course_stats(self, course_ids: Sequence[str], *,
-                          completed_since: str | None = None) -> Iterator[Completion]:
+    def iter_course_stats(self, course_ids: Sequence[str], *, completed_since: str | None = None,
+                          user_ids: Sequence[str] = ()) -> Iterator[Completion]:
         """Every attempt at these courses (500 a page), filtered like ``iter_path_stats``."""
-        params = _learning_filters("courseId", course_ids, completed_since)
+        params = _learning_filters("courseId", course_ids, completed_since, user_ids)
         for stat in self._api.pages(_COURSE_STATS, wire.CourseStat, params=params):
             yield stat.to_domain()
 
@@ -438,10 +439,11 @@ def _filters(**fields: str | None) -> dict[str, str]:
     return {f"{name}[eq]": value for name, value in fields.items() if value is not None}
 
 
-def _learning_filters(field: str, ids: Sequence[str],
-                      completed_since: str | None) -> list[tuple[str, str]]:
-    """``pathId[in]=a&pathId[in]=b`` (the guide's list form) and ``completedAt[gte]``."""
+def _learning_filters(field: str, ids: Sequence[str], completed_since: str | None,
+                      user_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """``pathId[in]=a&pathId[in]=b`` (the guide's list form), ``userId[in]``, ``completedAt[gte]``."""
     params = [(f"{field}[in]", item) for item in ids]
+    params += [("userId[in]", user_id) for user_id in user_ids]
     if completed_since is not None:
         params.append(("completedAt[gte]", completed_since))
     return params

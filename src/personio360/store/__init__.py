@@ -27,6 +27,7 @@ from personio360.store.lock import RunLock
 from personio360.store.notices import NoticeRepository
 from personio360.store.runs import RunRepository
 from personio360.store.tallies import RunTallies
+from personio360.store.writeback import WritebackCursors
 
 
 class Store:
@@ -41,6 +42,7 @@ class Store:
         self.feed = ChangeFeed(self.sessions)
         self.notices = NoticeRepository(self.sessions)
         self.tallies = RunTallies(self.sessions)
+        self.writeback = WritebackCursors(self.sessions)
         self.lock = RunLock(engine)
 
     @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "Base", "ChangeEventRow", "EmployeeSeenRow", "ErrorRow", "FeedMarkerRow", "LinkRow", "LockRow",
-    "NoticeRow", "NotificationRow", "OperationRow", "OwnedFieldRow", "RunRow",
+    "NoticeRow", "NotificationRow", "OperationRow", "OwnedFieldRow", "RunRow", "WritebackCursorRow",
 ]
 
 import datetime as dt
@@ -194,3 +194,14 @@ class NotificationRow(Base):
     #: ``[{"target": masked, "error": redacted reason}, ...]``
     failures: Mapped[list[Any]] = mapped_column(JSON, default=list)
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class WritebackCursorRow(Base):
+    """R18: per configured write-back item (``path:<id>>dynamic_N=value``), the completion
+    date from which the next full sync reads its statistics (``completedAt[gte]``)."""
+
+    __tablename__ = "writeback_cursors"
+    item: Mapped[str] = mapped_column(String(120), primary_key=True)
+    completed_since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

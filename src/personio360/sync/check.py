@@ -15,11 +15,12 @@ from typing import TypeVar
 
 from personio360.config import Settings, load_webhook_secrets
 from personio360.domain import Employee, Group
-from personio360.errors import ApiError, RunStopped
+from personio360.errors import ApiError, ConfigError, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.learning360.webhooks import Learning360Webhooks
 from personio360.personio import EmployeeSource
 from personio360.personio.webhooks import PersonioWebhooks
+from personio360.personio.writer import PersonioWriter
 from personio360.store.activation import activated
 from personio360.subscriptions import (
     inspect_learning360,
@@ -27,6 +28,7 @@ from personio360.subscriptions import (
     open_webhook_clients,
     target_of,
 )
+from personio360.sync.check_writeback import writeback_checks
 from personio360.sync.fields import render, same_text
 from personio360.sync.gather import verify_connector_admin
 
@@ -48,12 +50,17 @@ class CheckResult:
 
 def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Client, *,
                activation: Mapping[str, bool] | None = None,
-               webhooks: WebhookClients | None = None) -> list[CheckResult]:
+               webhooks: WebhookClients | None = None,
+               writer: PersonioWriter | None = None,
+               writer_missing: ConfigError | None = None) -> list[CheckResult]:
     """R11; ``activation``: the admin page's stored group switches (issue 9), shown per group.
 
     With ``[webhooks]`` configured, one more line per service says whether our subscription
     exists and is enabled (R17); ``webhooks`` are the management clients to read them with
-    (built from the environment's credentials when not given). Without it, no extra call."""
+    (built from the environment's credentials when not given). Without it, no extra call.
+    R18: whether write-back is configured and, when it is, whether ``writer`` (the write
+    credential's client; ``writer_missing`` why there is none) may write, and each item's path
+    or course and attribute (``check_writeback.py``)."""
     results: list[CheckResult] = []
     configured = {g.id: g.enabled for g in settings.groups}
     settings = activated(settings, activation or {})
@@ -63,6 +70,7 @@ def run_checks(settings: Settings, personio: EmployeeSource, lms: Learning360Cli
         _group_checks(settings, groups, sample, results, configured)
     if settings.webhooks is not None:
         results.extend(_webhook_checks(settings, webhooks))
+    results.extend(CheckResult(*line) for line in writeback_checks(settings, lms, writer, writer_missing))
     return results
 
 

@@ -1,7 +1,8 @@
 """``Executor.apply(plan)``: the only writer. Applies a Plan in phases and records each operation.
 
 Phases (STYLE §7.4): custom fields → users → updates → memberships → managers (after every
-creation, R9) → custom values → leavers. Within a phase, operations run concurrently on a
+creation, R9) → custom values → leavers → write-back to Personio (R18, through ``writer``:
+the one writer of Personio, with its own credential). Within a phase, operations run concurrently on a
 small thread pool, paced by the client's limiters. Each handler calls the API, then records
 the operation and its link change in one store transaction.
 
@@ -19,16 +20,16 @@ blindly: the user is looked up by mail first (R14).
 
 from __future__ import annotations
 
-__all__ = ["Executor", "Progress"]
+__all__ = ["AttributeWriter", "Executor", "Progress"]
 
 import contextlib
 import datetime as dt
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import assert_never
+from typing import Protocol, assert_never
 
 from personio360.domain import LEARNER, BulkMembership, CustomValue, NewUser, UserChanges
 from personio360.errors import ApiError, ApiUnavailable, Conflict, NotFound, Rejected
@@ -53,6 +54,7 @@ from personio360.sync.operations import (
     SetExternalId,
     SetManager,
     UpdateUser,
+    WriteAttribute,
     phase_of,
 )
 
@@ -75,6 +77,13 @@ _CHANGE_FIELDS = {
 }
 
 
+class AttributeWriter(Protocol):
+    """R18: what writes an employee's custom attributes (``personio.writer.PersonioWriter``)."""
+
+    def update_custom_attributes(self, employee_id: int, values: Mapping[str, str | None]) -> None:
+        ...
+
+
 class Executor:
     """Applies one Plan for one run; collects what landed and what failed."""
 
@@ -89,8 +98,12 @@ class Executor:
         bulk_threshold: int = 100,
         bulk_poll_interval: float = 1.0,
         progress: Progress | None = None,
+        writer: AttributeWriter | None = None,
     ) -> None:
         self.lms = lms
+        self.writer = writer
+        #: R18: the write-backs Personio refused (their completions are read again next run)
+        self.writeback_failed: list[WriteAttribute] = []
         self.store = store
         self.run_id = run_id
         self.send_invitations = send_invitations
@@ -220,6 +233,8 @@ class Executor:
                 self._values(op)
             case DeleteUser() | DeactivateUser() | CloseLink():
                 self._leave(op)
+            case WriteAttribute():
+                self._write_attribute(op)
             case _:
                 assert_never(op)
 
@@ -391,6 +406,25 @@ class Executor:
         elif isinstance(op, DeactivateUser):
             self.lms.update_user(op.user_id, UserChanges(to_be_deactivated_at=op.at))
         self._record(op, op.user_id, close=(op.employee_id, op.reason))
+
+    def _write_attribute(self, op: WriteAttribute) -> None:
+        """R18: one value into Personio. A refusal of this employee's write (422, 404) is that
+        employee's error only (R15); a credential that may not write stops the run like any
+        ``AuthError`` during apply, after every 360Learning change has landed (last phase)."""
+        assert op.employee_id is not None
+        if self.writer is None:  # run_sync refuses this before any change; never silently
+            self._error(op.employee_id, "write_attribute_failed", "no Personio write credential")
+            return
+        try:
+            self.writer.update_custom_attributes(op.employee_id, {op.attribute: op.after})
+        except PER_EMPLOYEE as exc:
+            with self._lock:
+                self.failed[op.kind] += 1
+                self.writeback_failed.append(op)
+            self._error(op.employee_id, "write_attribute_failed",
+                        f"Personio refused writing {op.attribute} = {op.after!r}: {exc}")
+            return
+        self._record(op, op.user_id)
 
     # --- bookkeeping ----------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ read limiter never idles while a read is waiting (issue 5, benchmarks/README.md)
 from __future__ import annotations
 
 __all__ = [
-    "READ_CONCURRENCY", "Gathering", "UserRead", "hierarchy_trees", "per_user", "start_gathering",
-    "verify_connector_admin", "wanted_attributes",
+    "READ_CONCURRENCY", "Gathering", "UserRead", "hierarchy_trees", "per_user", "read_completions",
+    "start_gathering", "verify_connector_admin", "wanted_attributes",
 ]
 
 import datetime as dt
@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from personio360.config import Settings
-from personio360.domain import CustomValue, Employee, ExternalId, Group, Link, LmsUser
+from personio360.domain import Completion, CustomValue, Employee, ExternalId, Group, Link, LmsUser
 from personio360.errors import NotFound, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.personio import EmployeeSource
@@ -41,6 +41,7 @@ from personio360.sync.fields import clean_email
 from personio360.sync.matching import mail_index
 from personio360.sync.scope import in_scope
 from personio360.sync.snapshot import Hierarchy, Snapshot
+from personio360.sync.writeback import OVERLAP, item_key, read_since
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
 #: Reads in flight at once: at 50 reads/s that covers up to 400 ms per call, and the
@@ -146,6 +147,8 @@ def start_gathering(
             platform=platform, target_type="user")})
         fields_read = pool.submit(lambda: tuple(lms.iter_custom_fields())
                                   if settings.custom_fields else ())
+        completions_read = pool.submit(read_completions, settings, lms, store.writeback.all(), links) \
+            if settings.writeback_on else None
 
         def read_employees() -> None:
             """Personio's pages, each employee's user queued for its reads as soon as it is read."""
@@ -177,15 +180,46 @@ def start_gathering(
         all_users, external_ids = users_read.result(), mappings_read.result()
         employees_read.result()
         custom_fields = fields_read.result()
+        completions = completions_read.result() if completions_read is not None else {}
     except BaseException:
         gathering.close()  # a failed read: stop the others now
         raise
     gathering.snapshot = Snapshot(
         taken_at=taken_at, employees=employees, users=all_users, links=links,
         external_ids=external_ids, hierarchies=hierarchies, custom_fields=custom_fields,
-        owned_fields=owned,
+        owned_fields=owned, completions=completions,
     )
     return gathering
+
+
+#: ``userId[in]`` ids per request when reading the completions of newly linked users
+_USERS_PER_READ = 50
+
+
+def read_completions(settings: Settings, lms: Learning360Client, cursors: dict[str, dt.datetime],
+                     links: dict[int, Link]) -> dict[str, tuple[Completion, ...]]:
+    """R18: each configured item's completions since its cursor (``completedAt[gte]``: the
+    pages follow the new completions, not the users), and every completion of the users
+    linked since then (adopted with completions made before: ``userId[in]``, 50 a read).
+    No cursor yet (a first run, a new item): every completion of the item."""
+    assert settings.writeback is not None
+    out: dict[str, tuple[Completion, ...]] = {}
+    for item in settings.writeback.items:
+        key = item_key(item)
+        cursor = cursors.get(key)
+        read = lms.iter_path_stats if item.kind == "path" else lms.iter_course_stats
+        rows = list(read([item.item_id], completed_since=read_since(cursor)))
+        if cursor is not None:
+            newly = sorted({link.user_id for link in links.values()
+                            if _utc(link.since) >= cursor - OVERLAP})
+            for start in range(0, len(newly), _USERS_PER_READ):
+                rows += read([item.item_id], user_ids=newly[start:start + _USERS_PER_READ])
+        out[key] = tuple(dict.fromkeys(rows))
+    return out
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def wanted_attributes(settings: Settings) -> list[str]:

@@ -25,6 +25,7 @@ __all__ = [
     "SetExternalId",
     "SetManager",
     "UpdateUser",
+    "WriteAttribute",
     "in_apply_order",
     "phase_of",
 ]
@@ -283,13 +284,35 @@ class CloseLink(_Op):
         return (FieldChange("link", self.user_id, None),)
 
 
+@_quick_init
+@dataclass(frozen=True, slots=True)
+class WriteAttribute(_Op):
+    """R18: write the user's completion into the employee's Personio custom attribute.
+
+    ``item`` names the configured path or course (the cursor's key), ``completed_at`` the
+    completion written (a failed write is read again from there)."""
+
+    kind: ClassVar[str] = "write_attribute"
+    rule: ClassVar[str] = "R18"
+    attribute: str = ""
+    before: str | None = None
+    after: str | None = None
+    item: str = ""
+    completed_at: str = ""
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        return (FieldChange(f"Personio {self.attribute}", self.before, self.after),)
+
+
 Operation = (
     CreateCustomField | CreateUser | AdoptUser | SetExternalId | UpdateUser | MoveUser
-    | SetManager | SetCustomValues | DeleteUser | DeactivateUser | CloseLink
+    | SetManager | SetCustomValues | DeleteUser | DeactivateUser | CloseLink | WriteAttribute
 )
 
 #: The executor's phases, in order (STYLE §7.4): fields, users, updates, memberships,
-#: managers (after creations: R9), custom values, then leavers (subject to R13b).
+#: managers (after creations: R9), custom values, then leavers (subject to R13b), then the
+#: write-back to Personio (R18: last, so its problems never hold back a 360Learning change).
 PHASES: tuple[tuple[str, tuple[type[_Op], ...]], ...] = (
     ("custom fields", (CreateCustomField,)),
     ("users", (CreateUser, AdoptUser)),
@@ -298,6 +321,7 @@ PHASES: tuple[tuple[str, tuple[type[_Op], ...]], ...] = (
     ("managers", (SetManager,)),
     ("custom values", (SetCustomValues,)),
     ("leavers", (DeleteUser, DeactivateUser, CloseLink)),
+    ("write-back", (WriteAttribute,)),
 )
 
 

@@ -41,6 +41,7 @@ from personio360.sync.operations import (
 )
 from personio360.sync.scope import IN_SCOPE_STATUSES, selecting_groups
 from personio360.sync.snapshot import Snapshot
+from personio360.sync.writeback import plan_writeback
 
 
 @dataclass
@@ -227,6 +228,7 @@ def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> D
     leaving, leaving_errors = plan_leavers(snapshot, settings, scoped, work.taken_over)
     work.ops.extend(leaving)
     work.errors.extend(leaving_errors)
+    work.ops.extend(plan_writeback(settings, snapshot.completions, snapshot.links, snapshot.employees))
     order_mail_changes(work.ops, snapshot.users)
     if focus is not None:  # the people's operations, and the fields they need (R8)
         work.ops = [op for op in work.ops

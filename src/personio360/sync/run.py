@@ -25,8 +25,8 @@ from personio360.store import Store
 from personio360.store.activation import activated
 from personio360.store.events import commit_feed
 from personio360.store.runs import ErrorRecord
-from personio360.sync import changes
-from personio360.sync.executor import Executor, Progress
+from personio360.sync import changes, writeback
+from personio360.sync.executor import AttributeWriter, Executor, Progress
 from personio360.sync.gather import Gathering, start_gathering, verify_connector_admin
 from personio360.sync.operations import Operation, Plan
 from personio360.sync.planner import Draft, draft
@@ -133,12 +133,14 @@ def run_sync(
     workers: int = 8,
     bulk_poll_interval: float = 1.0,
     saved: SavedPlan | None = None,
+    writer: AttributeWriter | None = None,
 ) -> RunReport:
     """One recorded run; its report's outcome gives the exit code (SPEC §2).
 
     ``saved`` (``sync --plan``, issue 8): apply exactly that approved plan, with its own
     employee focus and R13b outcomes, or stop before any change naming what moved. Without
     it, the run writes what the lists decide while the per-user reads still run (``_pipelined``).
+    ``writer`` (R18): the Personio write credential's client, required with ``[writeback]``.
     """
     if saved is not None:
         employee_id, allow_deletions = saved.employee_id, True
@@ -149,7 +151,12 @@ def run_sync(
         started = dt.datetime.now(dt.UTC)
         waiting = tuple(e.id for e in store.feed.pending()) if employee_id is None else ()
         executor = Executor(lms, store, run_id, send_invitations=settings.environment == "production",
-                            workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval)
+                            workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval,
+                            writer=writer)
+        if settings.writeback_on and writer is None:
+            return finish_run(store, run_id, started, Outcome.STOPPED, hint=_WRITER_HINT,
+                              message="[writeback] is configured but no Personio write credential was "
+                              "given: nothing was changed")
         plan: Plan | None = None
         read: Mapping[int, Employee] = {}
         try:
@@ -186,7 +193,30 @@ def run_sync(
                 "with personio360 plan --allow-deletions --out FILE and apply that"
         return finish_run(store, run_id, started, outcome, plan=plan, executor=executor,
                           errors=errors, message=message, hint=hint,
-                          also=_synced(settings, run_id, started, read, employee_id, waiting))
+                          also=_written_back(_synced(settings, run_id, started, read, employee_id, waiting),
+                                             settings, store, run_id,
+                                             min(started, saved.created_at) if saved else started,
+                                             executor, employee_id))
+
+
+_WRITER_HINT = ("set PERSONIO_WRITE_CLIENT_ID / PERSONIO_WRITE_CLIENT_SECRET (a Personio credential "
+                "that may update employees), or remove [writeback] from the config")
+
+
+def _written_back(synced: Callable[[Session], None], settings: Settings, store: Store, run_id: int,
+                  started: dt.datetime, executor: Executor,
+                  employee_id: int | None) -> Callable[[Session], None]:
+    """R18: a completed full sync also moves each write-back item's cursor (in the same
+    transaction as its end); a refused write keeps its completion in the next read. A saved
+    plan's run reads from the plan's making on: completions since then were not in it."""
+    cursors = writeback.next_cursors(settings, started, executor.writeback_failed) \
+        if employee_id is None else {}
+
+    def commit(session: Session) -> None:
+        synced(session)
+        store.writeback.advance(session, cursors, run_id)
+
+    return commit
 
 
 def _synced(settings: Settings, run_id: int, started: dt.datetime, read: Mapping[int, Employee],

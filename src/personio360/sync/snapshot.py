@@ -9,7 +9,16 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from personio360.domain import CustomField, CustomValue, Employee, ExternalId, Group, Link, LmsUser
+from personio360.domain import (
+    Completion,
+    CustomField,
+    CustomValue,
+    Employee,
+    ExternalId,
+    Group,
+    Link,
+    LmsUser,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,9 @@ class Snapshot:
     #: R17: the linked employees not covered whom the last run left in scope: their users stay
     #: theirs (R2: adopted by no one else, R15) and they stay their reports' managers (R9)
     in_scope_elsewhere: frozenset[int] = frozenset()
+    #: R18: the completions read for write-back, per configured item (``writeback.item_key``);
+    #: empty when write-back is off, and in changes runs (they leave write-back to full syncs)
+    completions: Mapping[str, tuple[Completion, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _share_values(self.managers)

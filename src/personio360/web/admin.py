@@ -208,7 +208,8 @@ class Admin:
     def verify(self) -> list[CheckResult]:
         """``check`` (R11), with this page's activation shown; never changes anything."""
         results = run_checks(self.settings, self.ctx.personio, self.ctx.lms,
-                             activation=self.ctx.store.activation.overrides())
+                             activation=self.ctx.store.activation.overrides(),
+                             writer=self.ctx.writer, writer_missing=self.ctx.writer_missing)
         self.checks = (dt.datetime.now(dt.UTC), results)
         self._names = None
         return results
@@ -312,7 +313,7 @@ class Admin:
         try:
             report = run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
                               progress=job.progress, bulk_poll_interval=self.bulk_poll_interval,
-                              saved=preview.saved())
+                              saved=preview.saved(), writer=self.ctx.writer)
             notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
             return report
         finally:
@@ -322,7 +323,7 @@ class Admin:
     def run_scheduled(self) -> RunReport:
         """One scheduled run (R12, production only): a fresh plan, applied under the store's lock."""
         report = run_sync(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
-                          bulk_poll_interval=self.bulk_poll_interval)
+                          bulk_poll_interval=self.bulk_poll_interval, writer=self.ctx.writer)
         notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
         return report
 

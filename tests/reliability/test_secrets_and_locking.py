@@ -12,13 +12,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from notify.conftest import ENVIRON as NOTIFY_ENVIRON  # the SMTP password, a webhook token
+from notify.conftest import Targets, targets  # noqa: F401 (the fixture: SMTP and JSON receivers)
 from personio360.emulators.faults import Fault
 from personio360.emulators.sandbox import Sandbox
 from personio360.store import open_store
 
 from .conftest import MakeSandbox, cli
-from notify.conftest import ENVIRON as NOTIFY_ENVIRON  # the SMTP password, a webhook token
-from notify.conftest import Targets, targets  # noqa: F401 (the fixture: SMTP and JSON receivers)
 
 PERSONIO = {"client_id": "pid-Quokka-7f3a91c2", "client_secret": "psec-Narwhal-e4b2c8d1f0a9"}
 LMS = {"client_id": "lid-Pangolin-5d6e7f80", "client_secret": "lsec-Axolotl-0b1c2d3e4f55"}
@@ -50,7 +50,7 @@ class TokenTap:
 
 
 def test_no_secret_or_token_in_any_output_log_or_stored_byte(
-    make_sandbox: MakeSandbox, tmp_path: Path, targets: Targets
+    make_sandbox: MakeSandbox, tmp_path: Path, targets: Targets,  # noqa: F811 (the fixture)
 ) -> None:
     """A full sync with distinctive credentials, DEBUG logs, token renewals and failures: zero hits,
     also in every notification sent (issue 14: email over SMTP, a JSON webhook, one target down)."""

@@ -123,7 +123,8 @@ def test_the_minimal_file_takes_the_documented_defaults(tmp_path: Path) -> None:
     assert loaded.custom_fields == {}
     assert loaded.safety.max_deletions is None
     assert loaded.safety.leavers == "delete"
-    assert loaded.schedule.every is None and loaded.full_sync_every == "1h"
+    assert loaded.schedule.every is None
+    assert loaded.full_sync_every == "1h"
 
 
 # --- every problem at once ------------------------------------------------------------------

@@ -17,6 +17,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from personio360.cli.companies import company_options
+
 if TYPE_CHECKING:
     from personio360.cli.render import Names
     from personio360.config import Settings
@@ -43,25 +45,28 @@ def save_plan(document: dict[str, Any], out: str | Path) -> None:
 @click.option("--config", "config", metavar="PATH",
               help="config file (default: $PERSONIO360_CONFIG, else ./personio360.toml)")
 @click.option("--json", "as_json", is_flag=True, help="print the explanation as JSON")
-def explain(employee: str, config: str | None, as_json: bool) -> None:
+@company_options
+def explain(employee: str, config: str | None, as_json: bool, company: str | None,
+            database: str | None) -> None:
     """Why one person (Personio id or email) is or is not synced, where, and what a sync would
     change now. Changes nothing."""
     from personio360.cli import main  # at call time: main registers this command
 
-    main._boundary(_explain)(employee, config, as_json)
+    main._boundary(_explain)(employee, config, as_json, company, database)
 
 
-def _explain(employee: str, config: str | None, as_json: bool) -> int:
+def _explain(employee: str, config: str | None, as_json: bool, company: str | None = None,
+             database: str | None = None) -> int:
     from personio360.cli.render import Names
-    from personio360.config import load_config
     from personio360.store.activation import activated
     from personio360.sync.explain import explain as explain_one
     from personio360.sync.run import prepare_plan
-    from personio360.wiring import open_context
+    from personio360.wiring import load_target, open_context
 
-    settings = load_config(config)
+    target = load_target(config, company=company, database=database)
+    settings = target.settings
     focus = int(employee.strip()) if employee.strip().isdigit() else None
-    with open_context(settings) as ctx:
+    with open_context(settings, environ=target.environ) as ctx:
         prepared = prepare_plan(settings, ctx.personio, ctx.lms, ctx.store, employee_id=focus)
         settings = activated(settings, ctx.store.activation.overrides())  # as plan saw them (issue 9)
     result = explain_one(prepared.snapshot, settings, employee)

@@ -15,7 +15,8 @@ Nothing here leaks into ``sync/``: the runs do not know they are on a queue.
 
 from __future__ import annotations
 
-__all__ = ["JOB_KINDS", "Deployment", "blueprint", "defer", "make_app", "queue_schema"]
+__all__ = ["JOB_KINDS", "Deployment", "changes", "defer", "full", "jobs_of", "make_app", "opened",
+           "queue_schema", "tick"]
 
 import asyncio
 import contextlib
@@ -37,7 +38,7 @@ from personio360.service.timetable import due_jobs
 
 log = logging.getLogger("personio360.service")
 #: a job's kind -> its task's name
-JOB_KINDS = {"full": "p360:full", "changes": "p360:changes"}
+JOB_KINDS = {"full": "p360.full", "changes": "p360.changes"}
 _QUEUE_KEY = 360_360_363
 _TICK_QUEUE = "tick"
 
@@ -54,7 +55,6 @@ class Deployment:
         return self.registry.target(company, self.sealer)
 
 
-blueprint = procrastinate.Blueprint()
 _RETRY = procrastinate.RetryStrategy(max_attempts=4, wait=15, retry_exceptions={RunLocked})
 
 
@@ -64,7 +64,6 @@ def _deployment(context: procrastinate.JobContext) -> Deployment:
     return deployment
 
 
-@blueprint.task(name="full", pass_context=True, retry=_RETRY)
 def full(context: procrastinate.JobContext, company: str) -> None:
     """A full sync of ``company`` (``personio360 sync``)."""
     from personio360 import notify  # noqa: PLC0415 (a task's services load with it)
@@ -78,7 +77,6 @@ def full(context: procrastinate.JobContext, company: str) -> None:
     log.info("company %s: full sync run %s %s", company, report.run_id, report.outcome.value)
 
 
-@blueprint.task(name="changes", pass_context=True, retry=_RETRY)
 def changes(context: procrastinate.JobContext, company: str) -> None:
     """A changes run of ``company`` (``personio360 sync --changes``, R17)."""
     from personio360 import notify  # noqa: PLC0415
@@ -93,8 +91,6 @@ def changes(context: procrastinate.JobContext, company: str) -> None:
     log.info("company %s: changes run %s %s", company, report.run_id, report.outcome.value)
 
 
-@blueprint.periodic(cron="*/5 * * * * *")
-@blueprint.task(name="tick", pass_context=True, lock="tick", queueing_lock="tick", queue=_TICK_QUEUE)
 async def tick(context: procrastinate.JobContext, timestamp: int) -> None:
     """Defer due periodic jobs, retry dead workers' jobs, forget old ticks."""
     deployment = _deployment(context)
@@ -143,7 +139,10 @@ def make_app(database: Database) -> procrastinate.App:
         conninfo=database.libpq_url, kwargs={"options": f"-c search_path={SHARED_SCHEMA}"},
         min_size=1, max_size=8)
     app = procrastinate.App(connector=connector)
-    app.add_tasks_from(blueprint, namespace="p360")
+    app.task(name=JOB_KINDS["full"], pass_context=True, retry=_RETRY)(full)
+    app.task(name=JOB_KINDS["changes"], pass_context=True, retry=_RETRY)(changes)
+    app.periodic(cron="*/5 * * * * *")(app.task(name="p360.tick", pass_context=True, lock="tick",
+                                                queueing_lock="tick", queue=_TICK_QUEUE)(tick))
     return app
 
 

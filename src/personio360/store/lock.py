@@ -57,7 +57,10 @@ class RunLock:
     @contextlib.contextmanager
     def _advisory(self) -> Iterator[None]:
         with self.engine.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar()
+            # keyed by the schema too: each company of a multi-company deployment (issue 15) has
+            # its own schema, so its own run lock; a single store's schema is one constant key
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"),
+                               {"k": _ADVISORY_KEY}).scalar()
             if not got:
                 raise RunLocked(
                     "another personio360 run is in progress on this state store", hint=_LOCKED_HINT
@@ -65,7 +68,8 @@ class RunLock:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+                conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"),
+                             {"k": _ADVISORY_KEY})
                 conn.commit()
 
     @contextlib.contextmanager

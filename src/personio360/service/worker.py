@@ -1,0 +1,48 @@
+"""``personio360 worker``: a procrastinate worker over the deployment's queue (issue 15).
+
+Any number of workers, on any number of machines, share one PostgreSQL. A worker runs up to
+``concurrency`` jobs at once, of different companies (the per-company lock keeps one company's
+jobs one at a time); each job opens its company's own clients, so each company is paced by its
+own 360Learning limiter. SIGTERM or Ctrl-C: the running jobs finish, then the worker stops; a
+worker killed outright stops heartbeating, and its jobs are queued again by the next tick.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_worker"]
+
+import logging
+
+from procrastinate.exceptions import ConnectorException
+
+from personio360.errors import RunStopped
+from personio360.service.companies import Registry
+from personio360.service.database import Database, database_url, reachable
+from personio360.service.sealing import Sealer
+from personio360.service.tasks import Deployment, make_app, queue_schema
+
+log = logging.getLogger("personio360.service")
+
+
+def run_worker(database: str | None, *, concurrency: int = 4, stalled_after: float = 30.0) -> int:
+    """Run jobs until stopped; ``stalled_after``: seconds without a heartbeat before a worker's
+    jobs are taken as abandoned (it heartbeats every third of that)."""
+    sealer = Sealer.from_environ()
+    db = Database(database_url(database))
+    registry = Registry(db)
+    try:
+        registry.migrate()
+        queue_schema(db)
+        app = make_app(db)
+        deployment = Deployment(registry, sealer, stalled_after=stalled_after)
+        with reachable(db.url):
+            app.run_worker(concurrency=concurrency, additional_context={"deployment": deployment},
+                           update_heartbeat_interval=max(1.0, stalled_after / 3),
+                           stalled_worker_timeout=stalled_after, shutdown_graceful_timeout=None)
+    except ConnectorException:
+        raise RunStopped("the worker lost the deployment's PostgreSQL",
+                         hint="check that PostgreSQL is running and reachable, then start the worker again"
+                         ) from None
+    finally:
+        db.close()
+    return 0

@@ -7,7 +7,7 @@ command that reads a company's state, as ``--config`` is; ``company_options`` ad
 
 from __future__ import annotations
 
-__all__ = ["companies", "company_options", "worker"]
+__all__ = ["companies", "company_options", "serve_companies", "worker"]
 
 from collections.abc import Callable
 from pathlib import Path
@@ -216,3 +216,36 @@ def _worker(concurrency: int, stalled_after: float, database: str | None) -> int
     from personio360.service.worker import run_worker
 
     return run_worker(database, concurrency=concurrency, stalled_after=stalled_after)
+
+
+def serve_companies(host: str, port: int, database: str | None) -> int:
+    """``serve --companies``: every company's webhook receivers; each recorded event queues one
+    changes run of its company."""
+    import uvicorn
+    from rich.console import Console
+
+    from personio360.service.sealing import Sealer
+    from personio360.service.tasks import defer, opened
+    from personio360.web.company_hooks import CompanyHooks, create_companies_app
+
+    sealer = Sealer.from_environ()
+    registry = _deployment(database)
+    try:
+        registry.migrate()
+        with opened(registry.database) as app:
+
+            def queue_changes(company: str) -> None:
+                defer(app, company, "changes")  # already waiting: the queueing lock coalesces
+
+            hooks = CompanyHooks(registry, sealer, queue_changes)
+            Console(highlight=False, soft_wrap=True).print(
+                f"personio360 webhook receivers of every company on http://{host}:{port}/companies/NAME/hooks/"
+                "; stop with Ctrl-C.")
+            try:
+                uvicorn.run(create_companies_app(hooks), host=host, port=port, log_level="warning",
+                            proxy_headers=True)
+            finally:
+                hooks.close()
+    finally:
+        registry.database.close()
+    return 0

@@ -26,6 +26,9 @@ The subprocess is the CLI's own entry point (``personio360.cli.main.main``) with
 compressed, nothing else: client-side pacing scaled x1000 (the emulators' rate limits are off;
 429s come from the fault plan) and stamina's testing mode (retries without waiting, the same
 attempts). Cases run in a small process pool; a case is reproducible from its number and seed.
+
+Then the R17 cases of ``chaos_changes.py`` (``--changes-cases``, 30 by default): changes runs
+under webhook delivery faults, forged and replayed deliveries, and SIGKILLs.
 """
 
 # ruff: noqa: PLC0415 - personio360 is imported lazily: the `--cli` subprocess must start lean
@@ -189,7 +192,9 @@ class Recorder:
 
     Records every write (run number, method, path, body) and, when armed, SIGKILLs the sync
     process at the Nth read or write of the run: ``before`` (the request never reaches the
-    emulator) or ``after`` (it was handled; the answer never reaches the client).
+    emulator) or ``after`` (it was handled; the answer never reaches the client). An armed
+    ``action`` (N, callable) runs just before the run's Nth read is handled: changes made
+    while a run is under way (the R17 cases).
     """
 
     def __init__(self, app: Any) -> None:
@@ -199,10 +204,17 @@ class Recorder:
         self.kills = 0
         self._counts: Counter[str] = Counter()
         self._trigger: tuple[str, int, str] | None = None
+        self.action: tuple[int, Callable[[], None]] | None = None
         self.pid: int | None = None
 
-    def arm(self, run: int, trigger: tuple[str, int, str] | None) -> None:
+    def arm(
+        self,
+        run: int,
+        trigger: tuple[str, int, str] | None,
+        action: tuple[int, Callable[[], None]] | None = None,
+    ) -> None:
         self.run, self._trigger, self.pid, self._counts = run, trigger, None, Counter()
+        self.action = action
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -221,6 +233,9 @@ class Recorder:
                 (self.run, scope["method"], path, b"".join(m.get("body", b"") for m in messages))
             )
         self._counts[kind] += 1
+        if self.action is not None and kind == "read" and self._counts[kind] == self.action[0]:
+            act, self.action = self.action[1], None
+            act()
         fire = self._trigger is not None and self._trigger[:2] == (kind, self._counts[kind])
         if fire and self._trigger and self._trigger[2] == "before":
             self._kill()
@@ -263,10 +278,20 @@ class Recorder:
 class Side:
     """One sandboxed company (reference or chaos) and the means to sync it and read it back."""
 
-    def __init__(self, case: Case, directory: Path, stack: ExitStack, *, chaos: bool) -> None:
+    def __init__(
+        self,
+        case: Case,
+        directory: Path,
+        stack: ExitStack,
+        *,
+        chaos: bool,
+        safety: str = "",
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        """``safety``: more ``[safety]`` lines; ``options``: more ``Sandbox`` arguments."""
         from personio360.emulators.sandbox import Sandbox
 
-        extra = f'\n[safety]\nleavers = "{case.leavers}"\n'
+        extra = f'\n[safety]\nleavers = "{case.leavers}"\n{safety}'
         self.sb = Sandbox(
             directory,
             size=case.size,
@@ -274,6 +299,7 @@ class Side:
             rate_limits=False,
             token_ttl=case.token_ttl if chaos else None,
             extra_toml=extra,
+            **(options or {}),
         )
         self.recorder = Recorder(self.sb.lms.app)
         self.sb.lms.app = self.recorder
@@ -303,9 +329,15 @@ class Side:
         with open_context(settings, environ=self.sb.environ, rate_limit_factor=PACING) as ctx:
             return len(prepare_plan(settings, ctx.personio, ctx.lms, ctx.store).plan.operations)
 
-    def sync_cli(self, run: int, trigger: tuple[str, int, str] | None) -> tuple[int | None, str]:
+    def sync_cli(
+        self,
+        run: int,
+        trigger: tuple[str, int, str] | None,
+        *options: str,
+        action: tuple[int, Callable[[], None]] | None = None,
+    ) -> tuple[int | None, str]:
         """One ``personio360 sync`` subprocess, killed by the recorder if ``trigger`` fires."""
-        self.recorder.arm(run, trigger)
+        self.recorder.arm(run, trigger, action)
         env = {**os.environ, **self.sb.environ, "PYTHONPATH": str(REPO)}
         cmd = [
             sys.executable,
@@ -313,6 +345,7 @@ class Side:
             "benchmarks.chaos",
             "--cli",
             "sync",
+            *options,
             "--config",
             str(self.sb.config_path),
         ]
@@ -672,19 +705,36 @@ def run_suite(cases: int, seed: int, workers: int, first: int = 0) -> Iterator[R
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks import chaos_changes
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--cases", type=int, default=200, help="full-sync cases (this module)")
+    parser.add_argument(
+        "--changes-cases", type=int, default=30, help="R17 changes-run cases (chaos_changes.py)"
+    )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--first", type=int, default=0, help="number of the first case (re-run one case)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
     args = parser.parse_args(argv)
+    bad = 0
+    if args.cases:
+        results = run_suite(args.cases, args.seed, args.workers, args.first)
+        bad += _summary("chaos", results, VIOLATIONS, args)
+    if args.changes_cases:
+        results = chaos_changes.run_suite(args.changes_cases, args.seed, args.workers, args.first)
+        bad += _summary("chaos, changes runs (R17)", results, chaos_changes.VIOLATIONS, args)
+    return 1 if bad else 0
+
+
+def _summary(title: str, results: Iterator[Result], names: tuple[str, ...], args: argparse.Namespace) -> int:
+    """Print each bad (or, verbose, every) case, then the totals; the number of violations."""
     started = time.monotonic()
     violations: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     exits: Counter[str] = Counter()
     kills = done = 0
-    for result in run_suite(args.cases, args.seed, args.workers, args.first):
+    for result in results:
         done += 1
         violations.update(result.violations)
         faults.update(result.faults)
@@ -699,18 +749,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             for note in result.notes:
                 print(f"    {note}", flush=True)
-    print(
-        f"chaos: {done} cases (seed {args.seed}), {args.workers} workers, {time.monotonic() - started:.0f} s"
-    )
+    seconds = time.monotonic() - started
+    print(f"{title}: {done} cases (seed {args.seed}), {args.workers} workers, {seconds:.0f} s")
     print(f"faults injected: {sum(faults.values())}")
     for label, count in sorted(faults.items()):
-        print(f"  {label:<24} {count}")
+        print(f"  {label:<26} {count}")
     print(f"kills (SIGKILL mid-run): {kills}")
     print("faulted runs: " + ", ".join(f"{k} {v}" for k, v in sorted(exits.items())))
     print("violations:")
-    for name in VIOLATIONS:
-        print(f"  {name:<26} {violations[name]}")
-    return 1 if sum(violations.values()) else 0
+    for name in names:
+        print(f"  {name:<36} {violations[name]}")
+    return sum(violations.values())
 
 
 def _cli(args: list[str]) -> None:

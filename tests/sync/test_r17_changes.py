@@ -220,7 +220,8 @@ def test_a_supervisor_who_leaves_clears_the_reports_managers_in_the_same_run(fed
     everyone = [e["id"] for e in fed.personio.employees() if e.get("supervisor") == boss]
     fed.personio.terminate(boss)
     report = changes(fed)
-    assert report.outcome is Outcome.COMPLETED
+    assert report.outcome in DONE  # a report with a shared email is skipped, as a full sync does (R15)
+    assert {e.code for e in report.errors} <= {"duplicate_email", "missing_email", "invalid_email"}
     assert report.covered == 1 + len(everyone)  # the boss and every report, linked or not
     for emp in reports:
         assert fed.lms.managers_of(fed.user_id_of(emp)) == []
@@ -321,3 +322,38 @@ def test_plan_changes_shows_the_run_and_changes_nothing(fed: SyncEnv) -> None:
     assert (fed.writes(), fed.ctx.store.feed.cursor()) == (writes, cursor)
     report = changes(fed)
     assert report.applied == {"update_user": 1}
+
+
+def test_a_hire_cut_short_before_its_external_id_gets_it_from_the_next_changes_run(fed: SyncEnv) -> None:
+    """R14/R2: the user was created and linked, the mapping failed, the run stopped; no
+    completed run synced them, so the next changes run reads the mapping and sets it."""
+    boss = where(fed, office="Berlin")[0]
+    new = fed.personio.hire(first_name="Ada", last_name="Lind", email="ada.lind@newco.example",
+                            office="Berlin", department="Engineering", supervisor=boss)
+    mapping_fails = Fault(kind="status", status=503, method="POST", path=r"^/api/v2/external-ids$")
+    fed.sb.lms.faults.replace([mapping_fails])
+    assert changes(fed).outcome is Outcome.STOPPED
+    assert new in fed.links()
+    assert fed.external_value(fed.user_id_of(new)) is None
+    fed.sb.lms.faults.replace([])
+    assert changes(fed).outcome is Outcome.COMPLETED
+    assert fed.external_value(fed.user_id_of(new)) == str(new)
+    converged(fed)
+
+
+def test_duplicate_emails_hold_across_the_people_a_changes_run_does_not_cover(fed: SyncEnv) -> None:
+    """R15 as a full sync sees it: editing one of two employees who share an email creates no
+    user; once the other's email changes, the first is unique and synced in the same run."""
+    first, second = sorted(fed.edge("duplicate_email"))[:2]
+    fed.personio.update(first, position="Still a duplicate")
+    report = changes(fed)
+    assert report.outcome is Outcome.COMPLETED_WITH_ERRORS
+    assert [(e.employee_id, e.code) for e in report.errors] == [(first, "duplicate_email")]
+    assert str(second) in report.errors[0].message
+    assert first not in fed.links()
+    converged(fed)
+    fed.personio.update(second, email="now.unique@newco.example")
+    report = changes(fed)
+    assert report.outcome is Outcome.COMPLETED, report
+    assert {first, second} <= fed.links().keys()
+    converged(fed)

@@ -217,3 +217,26 @@ def test_a_restore_cut_short_is_finished_by_the_next_changes_run(hooked: Hooked)
     assert changes(env).outcome is Outcome.COMPLETED
     assert env.lms.custom_values(user)
     converged(env)
+
+
+def test_a_supervisor_restored_in_a_cut_short_run_gets_their_reports_back(hooked: Hooked) -> None:
+    """360Learning drops a deleted user's reports' manager links; the restoring run stopped
+    before the managers (R14): the next changes run still re-reads the reports (R9)."""
+    env = hooked.env
+    reports: dict[int, list[int]] = {}
+    for e in env.personio.employees():
+        if e.get("supervisor") in env.links() and e["id"] in env.links():
+            reports.setdefault(e["supervisor"], []).append(e["id"])
+    boss, theirs = max(reports.items(), key=lambda item: len(item[1]))
+    boss_user = env.user_id_of(boss)
+    hooked.delete_by_hand(boss_user)
+    hooked.settle()
+    manager_fails = Fault(kind="status", status=503, method="POST", path=r"/managers/[0-9a-f]+$")
+    env.sb.lms.faults.replace([manager_fails])
+    assert changes(env).outcome is Outcome.STOPPED
+    assert env.lms.user(boss_user).status != "deleted"
+    env.sb.lms.faults.replace([])
+    assert changes(env).outcome in (Outcome.COMPLETED, Outcome.COMPLETED_WITH_ERRORS)  # R15 as a full sync
+    for emp in theirs:
+        assert env.lms.managers_of(env.user_id_of(emp)) == [boss_user]
+    converged(env)

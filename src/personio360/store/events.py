@@ -52,6 +52,7 @@ class Seen:
     supervisor_id: int | None
     in_scope: bool
     digest: str
+    email_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,20 @@ class ChangeFeed:
                     .where(EmployeeSeenRow.supervisor_id.in_(ids[start:start + _CHUNK]))))
         return found
 
+    def holders(self, email_keys: Collection[str]) -> dict[str, set[int]]:
+        """The in-scope employees last synced with each of these email digests (R15)."""
+        keys = sorted(set(email_keys))
+        out: dict[str, set[int]] = {}
+        with self._sessions() as session:
+            for start in range(0, len(keys), _CHUNK):
+                rows = session.execute(
+                    select(EmployeeSeenRow.email_key, EmployeeSeenRow.employee_id)
+                    .where(EmployeeSeenRow.email_key.in_(keys[start:start + _CHUNK]),
+                           EmployeeSeenRow.in_scope.is_(True)))
+                for key, employee_id in rows:
+                    out.setdefault(key, set()).add(employee_id)
+        return out
+
     def in_scope_elsewhere(self) -> frozenset[int]:
         """Employees a completed run last left in scope (R9 for reports of people not re-read)."""
         with self._sessions() as session:
@@ -167,6 +182,7 @@ def commit_feed(session: Session, run_id: int | None, *, seen: Iterable[Seen], w
     assert run_id is not None or not seen, "what was synced belongs to a run"
     rows = [{"employee_id": s.employee_id, "last_modified_at": s.last_modified_at,
              "supervisor_id": s.supervisor_id, "in_scope": s.in_scope, "digest": s.digest,
+             "email_key": s.email_key,
              "run_id": run_id} for s in seen]
     if whole:
         session.execute(delete(EmployeeSeenRow))
@@ -202,7 +218,8 @@ def _event(row: ChangeEventRow) -> ChangeEvent:
 
 
 def _seen(row: EmployeeSeenRow) -> Seen:
-    return Seen(row.employee_id, row.last_modified_at, row.supervisor_id, bool(row.in_scope), row.digest)
+    return Seen(row.employee_id, row.last_modified_at, row.supervisor_id, bool(row.in_scope), row.digest,
+                row.email_key)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -156,9 +156,13 @@ class EmployeeSeenRow(Base):
     #: whole seconds, and its clock is not ours, so a second edit within the same second carries
     #: the same stamp; it does not carry the same values
     digest: Mapped[str] = mapped_column(String(64))
+    #: a digest of the email an in-scope employee was synced with (R15 across runs: a changes
+    #: run sees duplicates among the people it does not read), never the email itself
+    email_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     run_id: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_employees_seen_supervisor", "supervisor_id"),)
+    __table_args__ = (Index("ix_employees_seen_supervisor", "supervisor_id"),
+                      Index("ix_employees_seen_email", "email_key"))
 
 
 class NoticeRow(Base):

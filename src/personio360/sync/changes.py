@@ -10,7 +10,7 @@ user's own 360Learning state and plans with the same planner as a full sync
 
 from __future__ import annotations
 
-__all__ = ["Start", "affected_supervisors", "digest", "gone", "next_cursor", "seen_of", "start",
+__all__ = ["Start", "affected_supervisors", "digest", "email_key", "gone", "next_cursor", "seen_of", "start",
            "unchanged"]
 
 import datetime as dt
@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from personio360.config import Settings
 from personio360.domain import Employee, Link, LmsUser
 from personio360.store.events import ChangeEvent, Seen
+from personio360.sync.fields import clean_email
 from personio360.sync.scope import in_scope
 
 PERSONIO = "personio"
 LEARNING360 = "360learning"
+#: the 360Learning events after which a user's reports may have lost their manager link
+_MEMBERSHIP_LOST = frozenset({"user.deleted", "user.reactivated"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,10 @@ class Start:
     listed: Mapping[int, Employee]
     named: frozenset[int]
     events: tuple[int, ...]
+    #: employees whose user was deleted or reactivated by hand: 360Learning drops a deleted
+    #: user's reports' manager links, so their reports are re-read too (R9), even when the user
+    #: is live again by now (a restore cut short by a stop or a kill)
+    restored: frozenset[int] = frozenset()
 
     @property
     def idle(self) -> bool:
@@ -72,6 +79,7 @@ def start(
     events = list(events)
     employee_of = {link.user_id: emp_id for emp_id, link in links.items()}
     named: set[int] = set()
+    restored: set[int] = set()
     for event in events:
         if event.provider == PERSONIO and event.employee_id is not None:
             named.add(event.employee_id)
@@ -79,9 +87,12 @@ def start(
             emp_id = employee_of.get(event.user_id)
             if emp_id is not None and not _echo(event, (written or {}).get(event.user_id)):
                 named.add(emp_id)
+                if event.event_name in _MEMBERSHIP_LOST:
+                    restored.add(emp_id)
     named.update(e for e in held_back if e in links)
     kept = {emp.id: emp for emp in listed if emp.id in named or not unchanged(emp, seen.get(emp.id))}
-    return Start(listed=kept, named=frozenset(named - kept.keys()), events=tuple(e.id for e in events))
+    return Start(listed=kept, named=frozenset(named - kept.keys()), events=tuple(e.id for e in events),
+                 restored=frozenset(restored))
 
 
 def _echo(event: ChangeEvent, last_write: tuple[dt.datetime, dt.datetime] | None) -> bool:
@@ -142,8 +153,16 @@ def next_cursor(polled_at: dt.datetime, settings: Settings) -> dt.datetime:
 
 def seen_of(emp: Employee, settings: Settings) -> Seen:
     """What the store keeps of an employee a completed run synced."""
-    return Seen(emp.id, emp.last_modified_at, emp.supervisor_id, in_scope(emp, settings.groups),
-                digest(emp))
+    scoped = in_scope(emp, settings.groups)
+    return Seen(emp.id, emp.last_modified_at, emp.supervisor_id, scoped, digest(emp),
+                email_key(emp) if scoped else None)
+
+
+def email_key(emp: Employee | None) -> str | None:
+    """A digest of the employee's email as R15 compares it (trimmed, lower-cased); the store
+    keeps it instead of the email."""
+    email = clean_email(emp.email) if emp is not None else None
+    return hashlib.sha256(email.encode()).hexdigest() if email else None
 
 
 def gone(employee_id: int) -> Seen:

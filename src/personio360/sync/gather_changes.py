@@ -28,6 +28,7 @@ from personio360.errors import NotFound, RunStopped
 from personio360.learning360 import Learning360Client
 from personio360.personio import EmployeeSource
 from personio360.store import Store
+from personio360.store.events import Seen
 from personio360.sync import changes
 from personio360.sync.fields import clean_email
 from personio360.sync.gather import (
@@ -78,6 +79,7 @@ class _Read:
     roles: dict[str, set[str]] = field(default_factory=dict)
     managers: dict[str, frozenset[str]] = field(default_factory=dict)
     values: dict[str, tuple[CustomValue, ...]] = field(default_factory=dict)
+    mappings_read: set[str] = field(default_factory=set)
 
 
 def read_covered(
@@ -102,16 +104,21 @@ def read_covered(
         found = _Read()
 
         def read_360(batch: Iterable[int]) -> None:
-            for part in pool.map(lambda i: _state(lms, settings, employees[i], i, links.get(i), platform),
-                                 sorted(batch)):
+            ids = sorted(batch)
+            synced = store.feed.seen([i for i in ids if i in links])
+            for part in pool.map(lambda i: _state(lms, settings, employees[i], i, links.get(i), platform,
+                                                  mapping=not _synced_in_scope(synced.get(i))), ids):
                 _merge(found, part)
 
         read_360(employees)
         # R9: a supervisor who gains, loses or changes a user changes their reports' manager
         supervisors = changes.affected_supervisors(settings, employees, links, found.users)
-        reports = store.feed.reports_of(supervisors) - employees.keys() if supervisors else set()
-        employees.update(pool.map(lambda i: (i, _employee(personio, i)), sorted(reports)))
-        read_360(reports)
+        supervisors |= polled.start.restored
+        reports = store.feed.reports_of(supervisors) if supervisors else set()
+        # R15: whoever shared an email a covered employee no longer has may be unique now
+        affected = (reports | _freed(settings, store, employees)) - employees.keys()
+        employees.update(pool.map(lambda i: (i, _employee(personio, i)), sorted(affected)))
+        read_360(affected)
     by_id = {g.id: g for g in groups}
     hierarchies = {
         synced: Hierarchy(top=by_id[synced], children=kids, learners={
@@ -121,14 +128,56 @@ def read_covered(
     }
     covered = frozenset(employees)
     elsewhere = frozenset(links.keys() - covered - store.feed.held_back())
+    duplicates = _emails_elsewhere(settings, store, employees, covered)
     return Snapshot(
         taken_at=taken_at,
         employees={i: e for i, e in employees.items() if e is not None},
         users=found.users, links=links, external_ids=found.external_ids, hierarchies=hierarchies,
         managers=found.managers, custom_fields=fields, custom_values=found.values,
         owned_fields={f.field_id: f.name for f in store.links.owned_fields()},
-        covered=covered, in_scope_elsewhere=elsewhere,
+        covered=covered, in_scope_elsewhere=elsewhere, mappings_read=frozenset(found.mappings_read),
+        emails_elsewhere=duplicates,
     )
+
+
+def _keys(settings: Settings, employees: Mapping[int, Employee | None]) -> dict[int, str]:
+    """The email digests of the in-scope employees (R15 compares only those)."""
+    out: dict[int, str] = {}
+    for emp_id, emp in employees.items():
+        key = changes.email_key(emp) if emp is not None and in_scope(emp, settings.groups) else None
+        if key is not None:
+            out[emp_id] = key
+    return out
+
+
+def _freed(settings: Settings, store: Store, employees: Mapping[int, Employee | None]) -> set[int]:
+    """The employees last synced with an email a covered one had and has no more."""
+    now = _keys(settings, employees)
+    before = store.feed.seen(list(employees))
+    gone = {s.email_key for i, s in before.items() if s.email_key and s.email_key != now.get(i)}
+    return {i for held in store.feed.holders(gone).values() for i in held} if gone else set()
+
+
+def _emails_elsewhere(settings: Settings, store: Store, employees: Mapping[int, Employee | None],
+                      covered: frozenset[int]) -> dict[str, frozenset[int]]:
+    """A covered employee's email shared with in-scope employees the run does not cover."""
+    keys = _keys(settings, employees)
+    holders = store.feed.holders(keys.values()) if keys else {}
+    out: dict[str, frozenset[int]] = {}
+    for emp_id, key in keys.items():
+        others = frozenset(holders.get(key, set()) - covered)
+        emp = employees[emp_id]
+        email = clean_email(emp.email) if emp is not None else None
+        if others and email is not None:
+            out[email] = others
+    return out
+
+
+def _synced_in_scope(seen: Seen | None) -> bool:
+    """A completed run synced this linked employee in scope, so it set (or checked) their
+    user's external-ID mapping (R2) with the link: no need to read it again. Otherwise (a hire
+    whose run was cut short after the user was created, a rehire) it is read: one more call."""
+    return seen is not None and seen.in_scope
 
 
 def _employee(personio: EmployeeSource, employee_id: int) -> Employee | None:
@@ -140,8 +189,9 @@ def _employee(personio: EmployeeSource, employee_id: int) -> Employee | None:
 
 
 def _state(lms: Learning360Client, settings: Settings, emp: Employee | None, employee_id: int,
-           link: Link | None, platform: str) -> _Read:
-    """One covered employee's 360Learning side: at most four reads (SPEC §6)."""
+           link: Link | None, platform: str, *, mapping: bool) -> _Read:
+    """One covered employee's 360Learning side: at most four reads (SPEC §6), five when the
+    linked user's ``mapping`` must be read too (``_synced_in_scope``)."""
     out = _Read()
     staying = emp is not None and in_scope(emp, settings.groups)
     if link is not None:
@@ -150,14 +200,18 @@ def _state(lms: Learning360Client, settings: Settings, emp: Employee | None, emp
             out.users[user.id] = user
             if staying and user.status != "deleted":
                 _follow(lms, settings, user.id, out)
+        if staying and mapping:
+            for tie in lms.iter_external_ids(platform=platform, target_id=link.user_id):
+                out.external_ids[tie.target_id] = tie
+            out.mappings_read.add(link.user_id)
         return out
     email = clean_email(emp.email) if emp is not None else None
     if not staying or email is None:
         return out  # out of scope and never linked, or skipped (R15): nothing of theirs to read
-    mappings = [m for m in lms.iter_external_ids(platform=platform, value=str(employee_id))]
-    for mapping in mappings:
-        out.external_ids[mapping.target_id] = mapping
-        user = _user(lms, mapping.target_id)
+    mappings = list(lms.iter_external_ids(platform=platform, value=str(employee_id)))
+    for tie in mappings:
+        out.external_ids[tie.target_id] = tie
+        user = _user(lms, tie.target_id)
         if user is not None:
             out.users[user.id] = user
     by_mail = lms.find_user_by_mail(email)
@@ -197,3 +251,4 @@ def _merge(into: _Read, part: _Read) -> None:
     into.roles.update(part.roles)
     into.managers.update(part.managers)
     into.values.update(part.values)
+    into.mappings_read.update(part.mappings_read)

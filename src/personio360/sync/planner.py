@@ -13,7 +13,7 @@ __all__ = ["Draft", "draft", "plan"]
 import gc
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -209,7 +209,7 @@ def _draft(snapshot: Snapshot, settings: Settings, employee_id: int | None) -> D
     work = _Work(snapshot, settings)
     focus = snapshot.covered if employee_id is None else frozenset({employee_id})
     scoped = {emp_id: snapshot.employees[emp_id] for emp_id in sorted(work.selected)}
-    emails = _valid_emails(scoped, work.errors)
+    emails = _valid_emails(scoped, work.errors, snapshot.emails_elsewhere)
     staying = scoped.keys() | snapshot.in_scope_elsewhere if snapshot.in_scope_elsewhere else scoped
     matches, match_errors = resolve(snapshot, emails, staying=staying)
     work.taken_over = {m.user_id: m.employee_id for m in matches.values()
@@ -242,8 +242,10 @@ def _sorted_errors(errors: list[EmployeeError]) -> tuple[EmployeeError, ...]:
     return tuple(sorted(errors, key=lambda e: (e.employee_id or 0, e.code)))
 
 
-def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> dict[int, str]:
-    """R15: missing, invalid and duplicate emails skip the employee, with the reason."""
+def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError],
+                  elsewhere: Mapping[str, frozenset[int]]) -> dict[int, str]:
+    """R15: missing, invalid and duplicate emails skip the employee, with the reason; a changes
+    run's snapshot counts the employees it does not cover too (``elsewhere``, R17)."""
     emails: dict[int, str] = {}
     for emp in scoped.values():
         email = clean_email(emp.email)
@@ -254,15 +256,18 @@ def _valid_emails(scoped: dict[int, Employee], errors: list[EmployeeError]) -> d
         else:
             emails[emp.id] = email
     counts = Counter(emails.values())
-    if len(counts) == len(emails):
+    if len(counts) == len(emails) and not elsewhere:
         return emails  # all unique: the common case
+    for email in elsewhere:
+        if email in counts:
+            counts[email] += len(elsewhere[email])
     holders: dict[str, list[int]] = {}
     for emp_id, email in emails.items():
         if counts[email] > 1:
             holders.setdefault(email, []).append(emp_id)
     for emp_id, email in emails.items():
         if counts[email] > 1:
-            others = sorted(i for i in holders[email] if i != emp_id)
+            others = sorted({i for i in holders[email] if i != emp_id} | elsewhere.get(email, frozenset()))
             errors.append(EmployeeError(
                 emp_id, "duplicate_email",
                 f"the email {email} is also the email of employee(s) {', '.join(map(str, others))} "
@@ -382,7 +387,8 @@ def _plan_external_id(work: _Work, employee_id: int, user_id: str | None) -> Non
     mapping = snapshot.external_ids.get(user_id) if user_id else None
     if mapping is not None and mapping.value == str(employee_id):
         return
-    if mapping is None and snapshot.covered is not None and user_id is not None:
+    if mapping is None and snapshot.covered is not None and user_id is not None \
+            and user_id not in snapshot.mappings_read:
         link = snapshot.links.get(employee_id)
         if link is not None and link.user_id == user_id:
             return  # R17 reads no mapping of a linked user: set with the link, the full sync checks it

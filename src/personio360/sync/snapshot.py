@@ -74,6 +74,12 @@ class Snapshot:
     #: R17: the linked employees not covered whom the last run left in scope: their users stay
     #: theirs (R2: adopted by no one else, R15) and they stay their reports' managers (R9)
     in_scope_elsewhere: frozenset[int] = frozenset()
+    #: R17: the linked users whose external-ID mappings were read all the same (see
+    #: ``gather_changes``): for them a missing mapping is missing, and is set (R2)
+    mappings_read: frozenset[str] = frozenset()
+    #: R17/R15: a covered employee's email (trimmed, lower-cased) that in-scope employees it
+    #: does not cover were last synced with: the duplicate is as real as within the snapshot
+    emails_elsewhere: Mapping[str, frozenset[int]] = field(default_factory=dict)
     #: R18: the completions read for write-back, per configured item (``writeback.item_key``);
     #: empty when write-back is off, and in changes runs (they leave write-back to full syncs)
     completions: Mapping[str, tuple[Completion, ...]] = field(default_factory=dict)

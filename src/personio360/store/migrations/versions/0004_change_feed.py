@@ -48,9 +48,11 @@ def upgrade() -> None:
         sa.Column("supervisor_id", sa.BigInteger(), nullable=True),
         sa.Column("in_scope", sa.Boolean(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("email_key", sa.String(64), nullable=True),
         sa.Column("run_id", sa.Integer(), nullable=False),
     )
     op.create_index("ix_employees_seen_supervisor", "employees_seen", ["supervisor_id"])
+    op.create_index("ix_employees_seen_email", "employees_seen", ["email_key"])
     # R13b across runs: the deletions of the window are counted from the operations
     op.create_index("ix_operations_kind_at", "operations", ["kind", "at"])
 

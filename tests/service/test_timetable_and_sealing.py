@@ -66,3 +66,15 @@ def test_a_missing_or_malformed_key_is_refused(value: str) -> None:
     """No key, or one that is not 32 bytes of URL-safe base64: a ConfigError saying how to make one."""
     with pytest.raises(ConfigError, match="PERSONIO360_SECRET_KEY"):
         Sealer.from_environ({"PERSONIO360_SECRET_KEY": value})
+
+
+def test_the_tick_runs_every_five_seconds_in_every_minute() -> None:
+    """procrastinate's 6th cron field is the seconds: the tick (periodic jobs, dead workers' jobs)
+    runs every 5 s at any minute, not every second of every fifth minute."""
+    import croniter
+
+    from personio360.service.tasks import TICK_CRON
+
+    runs = croniter.croniter(TICK_CRON, dt.datetime(2026, 5, 4, 10, 3, 1, tzinfo=dt.UTC))
+    times = [runs.get_next(dt.datetime) for _ in range(3)]
+    assert [t.strftime("%H:%M:%S") for t in times] == ["10:03:05", "10:03:10", "10:03:15"]

@@ -15,8 +15,8 @@ Nothing here leaks into ``sync/``: the runs do not know they are on a queue.
 
 from __future__ import annotations
 
-__all__ = ["JOB_KINDS", "Deployment", "changes", "defer", "full", "jobs_of", "make_app", "opened",
-           "queue_schema", "tick"]
+__all__ = ["JOB_KINDS", "TICK_CRON", "Deployment", "changes", "defer", "full", "jobs_of", "make_app",
+           "opened", "queue_schema", "tick"]
 
 import asyncio
 import contextlib
@@ -41,6 +41,8 @@ log = logging.getLogger("personio360.service")
 JOB_KINDS = {"full": "p360.full", "changes": "p360.changes"}
 _QUEUE_KEY = 360_360_363
 _TICK_QUEUE = "tick"
+#: every 5 seconds: procrastinate's optional 6th cron field is the seconds (not the first)
+TICK_CRON = "* * * * * */5"
 
 
 @dataclass
@@ -141,8 +143,9 @@ def make_app(database: Database) -> procrastinate.App:
     app = procrastinate.App(connector=connector)
     app.task(name=JOB_KINDS["full"], pass_context=True, retry=_RETRY)(full)
     app.task(name=JOB_KINDS["changes"], pass_context=True, retry=_RETRY)(changes)
-    app.periodic(cron="*/5 * * * * *")(app.task(name="p360.tick", pass_context=True, lock="tick",
-                                                queueing_lock="tick", queue=_TICK_QUEUE)(tick))
+    ticker = app.task(name="p360.tick", pass_context=True, lock="tick", queueing_lock="tick",
+                      queue=_TICK_QUEUE)
+    app.periodic(cron=TICK_CRON)(ticker(tick))
     return app
 
 

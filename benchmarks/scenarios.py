@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["Bench", "Run", "churn", "counts"]
 
+import datetime as dt
 import json
 import os
 import random
@@ -23,10 +24,17 @@ from typing import Any
 
 from benchmarks.budget import Counts, floor, sequential_floor
 from personio360.emulators.faults import Fault
+from personio360.emulators.personio.state import PersonioState
 from personio360.emulators.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 EMPLOYEES = "GET /v1/company/employees"
+HIRED_AGO = dt.timedelta(days=7)
+
+
+def _now() -> dt.datetime:
+    """Personio's clock: whole seconds, as its ``last_modified_at`` (the emulator's own default)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 @dataclass
@@ -75,7 +83,13 @@ class Bench:
     def __init__(self, size: int, *, factor: float, latency: float, seed: int = 7) -> None:
         self.size, self.factor = size, factor
         self._tmp = tempfile.TemporaryDirectory(prefix=f"bench-{size}-")
-        self.sb = Sandbox(Path(self._tmp.name), size=size, seed=seed, rate_limit_factor=factor)
+        # The company was hired a week ago, by Personio's clock: from then on its clock is ours.
+        # Otherwise every employee would carry a last_modified_at of a few minutes ago, and every
+        # R17 poll (updated_since = the last poll less its 15-minute overlap) would list them all.
+        state = PersonioState(clock=lambda: _now() - HIRED_AGO)
+        self.sb = Sandbox(Path(self._tmp.name), size=size, seed=seed, rate_limit_factor=factor,
+                          personio_options={"state": state})
+        state.use_clock(_now)
         self.latency = latency
 
     def __enter__(self) -> Bench:

@@ -149,7 +149,8 @@ class ChangeFeed:
                     .where(EmployeeSeenRow.email_key.in_(keys[start:start + _CHUNK]),
                            EmployeeSeenRow.in_scope.is_(True)))
                 for key, employee_id in rows:
-                    out.setdefault(key, set()).add(employee_id)
+                    if key is not None:
+                        out.setdefault(key, set()).add(employee_id)
         return out
 
     def in_scope_elsewhere(self) -> frozenset[int]:

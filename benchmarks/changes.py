@@ -22,6 +22,8 @@ published limits, in its own process).
 
 from __future__ import annotations
 
+from secrets import token_hex
+
 __all__ = ["measure", "percentile", "split_reads"]
 
 import contextlib
@@ -50,7 +52,7 @@ from personio360.store import open_store
 from personio360.sync.run_changes import run_changes
 from personio360.wiring import open_context
 
-TOKEN = "Bearer benchmark-webhook-token-r17-5d2a"
+TOKEN = "Bearer " + token_hex(16)  # made per run: no token is written in the repository
 PERSON_EVENTS = ["person.created", "person.updated", "person.deleted",
                  "employment.created", "employment.updated", "employment.deleted"]
 #: the reads every changes run makes whoever it covers (gather_changes): R7, R8, R10 (2)

@@ -8,6 +8,7 @@ through ``POST /_emulator/deliveries/wait``, never by sleeping.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from personio360.emulators.personio.webhooks import employment_id
 
 ALL_EVENTS = ["person.created", "person.updated", "person.deleted", "employment.created",
               "employment.updated", "employment.deleted"]
-TOKEN = "Bearer s3cr3t-webhook-token"
+TOKEN = "Bearer " + token_hex(16)  # made per run: no token is written in the repository
 
 
 @pytest.fixture

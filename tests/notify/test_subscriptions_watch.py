@@ -5,6 +5,7 @@ against both emulators and notifies once; nothing is said for a service it canno
 from __future__ import annotations
 
 from pathlib import Path
+from secrets import token_hex
 
 from personio360.config import load_config
 from personio360.emulators.sandbox import Sandbox
@@ -13,7 +14,7 @@ from personio360.store import open_store
 
 from .conftest import ENVIRON, Targets
 
-TOKEN = "Bearer watch-token-for-the-notify-tests"
+TOKEN = "Bearer " + token_hex(16)  # made per run: no token is written in the repository
 EVENTS = ["person.created", "person.updated", "person.deleted",
           "employment.created", "employment.updated", "employment.deleted"]
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from secrets import token_hex
 from typing import TYPE_CHECKING
 
 import httpx
@@ -30,7 +31,7 @@ from .test_r17_changes import CHANGES, Calls, Change, changes, converged, fed_en
 if TYPE_CHECKING:
     from .conftest import MakeEnv, SyncEnv
 
-TOKEN = "Bearer wh-token-for-the-r17-tests-9c1e"
+TOKEN = "Bearer " + token_hex(16)  # made per run: no token is written in the repository
 PASSWORD = "a-long-admin-password-for-r17"
 PERSON_EVENTS = ["person.created", "person.updated", "person.deleted",
                  "employment.created", "employment.updated", "employment.deleted"]

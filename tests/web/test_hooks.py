@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -28,8 +29,8 @@ from personio360.wiring import open_context
 
 from .conftest import PASSWORD, make_sandbox
 
-TOKEN = "Bearer pw-hook-token-3f9a1c7e5b2d4f60"
-OLD_TOKEN = "pw-hook-token-old-8e1d2c3b4a596877"
+TOKEN = "Bearer " + token_hex(16)  # made per run: no token is written in the repository
+OLD_TOKEN = token_hex(16)
 SECRETS = ["whsec_" + base64.b64encode(b"first-subscription-secret-0123").decode(),
            base64.b64encode(b"second-subscription-secret-456").decode()]
 COMPANY = "4242"

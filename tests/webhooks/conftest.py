@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from personio360.learning360.webhooks import Learning360Webhooks
 from personio360.personio.webhooks import PersonioWebhooks
 from personio360.subscriptions import Target, open_webhook_clients, target_of
 
-TOKEN = "pwt-Okapi-3c9e1f7a5b2d8e4f6a0c"
+TOKEN = "pwt-" + token_hex(16)  # made per run: no token is written in the repository
 
 
 @pytest.fixture(autouse=True)

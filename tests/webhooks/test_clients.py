@@ -4,6 +4,7 @@ transport (httpx's ``MockTransport``), so each malformed or refused answer is ex
 from __future__ import annotations
 
 from collections.abc import Callable
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ def _personio(routes: dict[tuple[str, str], Handler]) -> tuple[PersonioWebhooks,
         calls.append(f"{request.method} {request.url.path}")
         if request.url.path == "/v2/auth/token":
             assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-            return httpx.Response(200, json={"access_token": "papi-abcdef123456", "token_type": "Bearer",
+            return httpx.Response(200, json={"access_token": token_hex(8), "token_type": "Bearer",
                                              "expires_in": 86400})
         return routes[(request.method, request.url.path)](request)
 
@@ -135,13 +136,13 @@ def test_r14_a_create_that_failed_mid_way_is_sent_once() -> None:
 def _lms(routes: dict[tuple[str, str], Handler]) -> Learning360Webhooks:
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v2/oauth2/token":
-            return httpx.Response(200, json={"access_token": "lms-token-abcdef", "token_type": "Bearer",
+            return httpx.Response(200, json={"access_token": token_hex(8), "token_type": "Bearer",
                                              "expires_in": 3600})
         assert request.headers["360-api-version"] == "v2.0"
         return routes[(request.method, request.url.path)](request)
 
     http = httpx.Client(base_url="https://app.360learning.test", transport=httpx.MockTransport(handle))
-    Learning360Client(http, client_id="lid", client_secret="lsec-Quoll-1234567")
+    Learning360Client(http, client_id="lid", client_secret=token_hex(8))
     return Learning360Webhooks(http)
 
 

@@ -313,3 +313,46 @@ def test_emulate_personio_prints_its_url(tmp_path: Path) -> None:
         process.terminate()
         _out, err = process.communicate(timeout=15)
     assert "Traceback" not in err
+
+
+# --- R17 changes runs ---------------------------------------------------------------------------
+
+
+def test_r17_sync_changes_before_any_full_sync_is_refused_with_the_fix(sb: Sandbox) -> None:
+    """A changes run builds on a completed full sync: exit 3, error and fix, nothing written."""
+    result = run(sb.directory, "sync", "--changes", secrets=secrets_of(sb))
+    assert result.code == 3
+    assert "error: no full sync has completed in this state store yet" in result.err
+    assert "fix: run personio360 sync once; changes runs take over from there" in result.err
+    assert writes(sb) == 0
+
+
+def test_r17_sync_and_plan_changes_on_the_command_line(sb: Sandbox) -> None:
+    """After a full sync, an HR edit: plan --changes shows it and changes nothing; sync --changes
+    applies it as a changes run (exit 0) and the next one has nothing to do."""
+    assert run(sb.directory, "sync", secrets=secrets_of(sb)).code in (0, 1)
+    store = open_store(f"sqlite:///{sb.directory / 'personio360-test.db'}")
+    employee = sorted(store.links.active())[0]
+    store.close()
+    sb.personio.state.update(employee, position="Changed for the CLI")
+    before = writes(sb)
+    planned = run(sb.directory, "plan", "--changes", secrets=secrets_of(sb))
+    assert planned.code == 0
+    assert "Changed for the CLI" in planned.out
+    assert writes(sb) == before
+    applied = run(sb.directory, "sync", "--changes", "--json", secrets=secrets_of(sb))
+    assert applied.code == 0
+    report = json.loads(applied.out)
+    assert (report["kind"], report["covered"], report["applied"]) == ("changes", 1, {"update_user": 1})
+    idle = run(sb.directory, "sync", "--changes", secrets=secrets_of(sb))
+    assert idle.code == 0
+    assert "nothing to do" in idle.out
+
+
+def test_r17_changes_cannot_be_combined_with_employee_or_plan(sb: Sandbox) -> None:
+    for args in (("sync", "--changes", "--employee", "1"), ("sync", "--changes", "--plan", "x.json"),
+                 ("plan", "--changes", "--employee", "1")):
+        result = run(sb.directory, *args)
+        assert result.code == 2, args
+        assert "error:" in result.err
+        assert "fix:" in result.err

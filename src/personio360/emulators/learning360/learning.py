@@ -5,15 +5,23 @@ What ``GET /paths/stats`` and ``GET /courses/stats`` list (``360learning-webhook
 user's enrolment in a path session (completing again updates the same enrolment) and one
 course statistic per course *attempt* (completing a course again is a new attempt). Every
 path has one session here; the documents do not say how many a real path has.
+
+A completion is the learner's own doing, so it always emits its webhook event (R18), API or
+not: ``path.session.user.status.updated`` (``UserPathSessionStatusUpdatedDTO``) when a path
+enrolment's status changes, ``course.attempt.closed`` (``AttemptClosedDTO``, reason
+``learnerFinished``) for a finished course attempt. The listeners (``webhooks.py``) turn them
+into deliveries.
 """
 
 from __future__ import annotations
 
-__all__ = ["PATH_STATUSES", "CourseRecord", "CourseStat", "LearningState", "PathRecord", "PathStat"]
+__all__ = ["PATH_STATUSES", "CourseRecord", "CourseStat", "LearningListener", "LearningState", "PathRecord",
+           "PathStat"]
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from personio360.emulators.learning360.errors import StateError
 
@@ -22,6 +30,9 @@ PATH_STATUSES = ("awaitingCorrection", "late", "notYetStarted", "onTime", "sessi
                  "successful", "toRetake", "unsuccessful")
 #: ``status.reason`` where the document gives one.
 _REASONS = {"unsuccessful": "sessionEnded", "toRetake": "mandatoryReplay"}
+
+#: Called after a completion: (event type, the event's ``data``).
+LearningListener = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,16 @@ class LearningState:
         self._courses: dict[str, CourseRecord] = {}
         self._path_stats: dict[tuple[str, str], PathStat] = {}
         self._course_stats: list[CourseStat] = []
+        self._listeners: list[LearningListener] = []
+
+    def subscribe(self, listener: LearningListener) -> None:
+        """Call ``listener`` after every completion (webhook events)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _notify(self, event_type: str, data: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            listener(event_type, data)
 
     # --- paths and courses ------------------------------------------------------------------
 
@@ -168,6 +189,10 @@ class LearningState:
             done = replace(stat, status=status, progress=100, score=score, started_at=stat.started_at or at,
                            completed_at=at, time_spent=stat.time_spent + 600_000)
             self._path_stats[(user_id, stat.session_id)] = done
+            if status != stat.status:  # "emitted once per status transition"
+                self._notify("path.session.user.status.updated", {
+                    "userId": user_id, "pathId": path_id, "sessionId": stat.session_id,
+                    "enrollmentId": stat.id, "status": status, "updatedAt": self._now()})
             return done
 
     def complete_course(self, course_id: str, user_id: str, *, score: int | None = None,
@@ -182,6 +207,9 @@ class LearningState:
                                  time_spent=300_000, first_activity_at=at, last_activity_at=at,
                                  completed_at=at)
             self._course_stats.append(attempt)
+            self._notify("course.attempt.closed", {
+                "attemptId": attempt.id, "closedAt": at, "userId": user_id, "courseId": course_id,
+                "reason": "learnerFinished", "context": {}})
             return attempt
 
     def path_stats(self) -> list[PathStat]:

@@ -179,6 +179,7 @@ class Subscriptions:
         self._subs: dict[str, _Subscription] = {}
         self._counter = 0
         state.subscribe(self._on_change)
+        state.learning.subscribe(self._on_learning)
 
     # --- management ---------------------------------------------------------------------
 
@@ -286,6 +287,11 @@ class Subscriptions:
         if event_type == "user.updated":
             data["lang"] = record.lang
         self.emit(event_type, data)
+
+    def _on_learning(self, event_type: str, data: dict[str, Any]) -> None:
+        """A learner's completion (R18): always emitted, whoever recorded it."""
+        if self._subs:
+            self.emit(event_type, data)
 
     def _get(self, subscription_id: str) -> _Subscription:
         sub = self._subs.get(subscription_id)

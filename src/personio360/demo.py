@@ -159,7 +159,8 @@ def _one_change(console: Console, sandbox: Sandbox, ctx: Context, full: tuple[in
         _step(console, "personio360 sync --changes", "only who changed (in production serve runs it "
               "within seconds of the webhook; in test, by hand: R12)")
         before = _calls(sandbox)
-        report = run_changes(ctx.settings, ctx.personio, ctx.lms, ctx.store, bulk_poll_interval=0.2)
+        report = run_changes(ctx.settings, ctx.personio, ctx.lms, ctx.store, bulk_poll_interval=0.2,
+                             writer=ctx.writer)
         render_report(console, report)
         calls = _since(sandbox, before)
         user = ctx.store.links.active()[edited].user_id

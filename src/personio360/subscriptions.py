@@ -19,6 +19,7 @@ vendors' documents leave open, also in docs/configuration.md ("Webhooks"):
 from __future__ import annotations
 
 __all__ = [
+    "LEARNING360_COMPLETION_EVENTS",
     "LEARNING360_EVENTS",
     "PERSONIO_EVENTS",
     "Action",
@@ -53,6 +54,10 @@ from personio360.personio.webhooks import DeliveryAttempt, PersonioWebhooks, Sub
 PERSONIO_EVENTS = ("person.created", "person.updated", "person.deleted",
                    "employment.created", "employment.updated", "employment.deleted")
 LEARNING360_EVENTS = ("user.updated", "user.deleted", "user.reactivated")
+#: R18: with write-back on, a learner's completion of a path or course written back
+LEARNING360_COMPLETION_EVENTS = {"path": "path.session.user.status.updated",
+                                 "course": "course.attempt.closed"}
+_LEARNING360_ALL = (*LEARNING360_EVENTS, *LEARNING360_COMPLETION_EVENTS.values())
 PERSONIO_PATH, LEARNING360_PATH = "/hooks/personio", "/hooks/360learning"
 SETUP_FIX = "run personio360 webhooks setup"
 #: at most this many activity entries / events are read per subscription for ``status``
@@ -66,13 +71,16 @@ class Target:
     personio_url: str
     learning360_url: str
     description: str
+    #: the 360Learning events subscribed: the user events (R17), and the completion events of
+    #: the kinds of item written back (R18)
+    learning360_events: tuple[str, ...] = LEARNING360_EVENTS
 
     def name_for(self, event: str) -> str:
         return f"{self.description} {event}"
 
     def manual_steps(self) -> str:
         """360Learning's admin UI route (360learning-webhooks.md §1.1), for credentials without scopes."""
-        events = ", ".join(LEARNING360_EVENTS)
+        events = ", ".join(self.learning360_events)
         return (f"in 360Learning, open Settings → Webhooks and create one webhook per event ({events}), "
                 f"named '{self.description} <event>', with the endpoint URL {self.learning360_url}; "
                 "then open each with 'See secret' and put the secrets, separated by spaces, in "
@@ -87,7 +95,11 @@ def target_of(settings: Settings) -> Target:
                           hint='add [webhooks] with public_url = "https://sync.example.com", the '
                           "address where personio360 serve is reachable (docs/configuration.md)")
     root = settings.webhooks.public_url
-    return Target(root + PERSONIO_PATH, root + LEARNING360_PATH, f"personio360 ({settings.environment})")
+    written = settings.writeback.items if settings.writeback_on and settings.writeback else ()
+    kinds = {item.kind for item in written}
+    events = (*LEARNING360_EVENTS, *(e for k, e in LEARNING360_COMPLETION_EVENTS.items() if k in kinds))
+    return Target(root + PERSONIO_PATH, root + LEARNING360_PATH, f"personio360 ({settings.environment})",
+                  events)
 
 
 @contextlib.contextmanager
@@ -276,20 +288,25 @@ def inspect_personio(hooks: PersonioWebhooks, target: Target, *, activity: int =
 
 
 def _ours_lms(hooks: Learning360Webhooks, target: Target) -> list[LmsSubscription]:
-    return [s for s in hooks.iter_subscriptions() if s.event_type in LEARNING360_EVENTS
+    return [s for s in hooks.iter_subscriptions() if s.event_type in _LEARNING360_ALL
             and (s.url == target.learning360_url or s.name == target.name_for(s.event_type))]
 
 
 def setup_learning360(hooks: Learning360Webhooks, target: Target,
                       secrets: Sequence[SecretStr]) -> SideReport:
-    """Ensure one active subscription of ours per event in ``LEARNING360_EVENTS``, then check that
+    """Ensure one active subscription of ours per event of ``target.learning360_events`` (and
+    none of ours for an event no longer wanted: write-back turned off), then check that
     ``LEARNING360_WEBHOOK_SECRET`` holds each one's signing secret. Without the webhooks scopes
     (403), the administrator gets the manual steps instead of an error."""
     report = SideReport("learning360")
     try:
         ours = _ours_lms(hooks, target)
         kept = [_ensure_lms(hooks, target, event, [s for s in ours if s.event_type == event], report)
-                for event in LEARNING360_EVENTS]
+                for event in target.learning360_events]
+        for stale in (s for s in ours if s.event_type not in target.learning360_events):
+            with contextlib.suppress(NotFound):
+                hooks.delete_subscription(stale.id)
+            report.actions.append(Action("deleted", f"{_describe_sub(stale)} (no longer needed)"))
     except AuthError as exc:
         if exc.status != 403:
             report.error = exc
@@ -417,7 +434,7 @@ class LmsState:
         if self.error is not None:
             return Verdict(False, f"cannot read the subscriptions: {self.error}", self.error.hint)
         at_url = {s.event_type: s for s in self.subscriptions if s.url == target.learning360_url}
-        missing = [e for e in LEARNING360_EVENTS if e not in at_url]
+        missing = [e for e in target.learning360_events if e not in at_url]
         inactive = sorted(e for e, s in at_url.items() if not s.active)
         if missing or inactive:
             problems = [f"no subscription for {', '.join(missing)}"] if missing else []

@@ -273,3 +273,24 @@ def test_r14_a_lost_create_answer_is_not_sent_again(hooked: Hooked) -> None:
     hooked.cli("webhooks", "setup")
     assert len(_personio_hooks(hooked)) == 1
     assert _personio_hooks(hooked)[0]["status"] == "ENABLED"
+
+
+def test_r18_setup_subscribes_completion_events_with_writeback_on_and_removes_them_when_off(
+        hooked: Hooked) -> None:
+    """With a path written back, setup adds ``path.session.user.status.updated`` (no course item:
+    no ``course.attempt.closed``); write-back turned off, the next setup deletes it again."""
+    path = hooked.sb.lms.state.learning.add_path("Data protection")
+    plain = hooked.sb.extra_toml
+    hooked.sb.extra_toml = plain + (f'\n[[writeback.items]]\npath = "{path.id}"\n'
+                                    'attribute = "dynamic_1000042"\nvalue = "completed_at"\n')
+    env = (hooked.sb.directory / ".env").read_text(encoding="utf-8")
+    hooked.sb.write_config()
+    (hooked.sb.directory / ".env").write_text(env, encoding="utf-8")
+    hooked.cli("webhooks", "setup")
+    assert sorted(s["eventType"] for s in _lms_subs(hooked)) == sorted(
+        [*LEARNING360_EVENTS, "path.session.user.status.updated"])
+    hooked.set_public_url(hooked.public_url)  # the config without [writeback]
+    _code, out = hooked.cli_json("webhooks", "setup")
+    assert sorted(s["eventType"] for s in _lms_subs(hooked)) == sorted(LEARNING360_EVENTS)
+    assert any(a["verb"] == "deleted" and "path.session.user.status.updated" in a["what"]
+               for r in out["reports"] for a in r["actions"])

@@ -202,7 +202,7 @@ def sync(config: str | None, allow_deletions: bool, employee: int | None, as_jso
             _progress(console, enabled=not as_json) as progress:
         if changes:
             report = run_changes(settings, ctx.personio, ctx.lms, ctx.store,
-                                 allow_deletions=allow_deletions, progress=progress)
+                                 allow_deletions=allow_deletions, progress=progress, writer=ctx.writer)
         else:
             report = run_sync(
                 settings,
@@ -370,7 +370,7 @@ def schedule(config: str | None, metrics_port: int | None, metrics_host: str) ->
         if settings.changes_on:  # R17: polls Personio's changes between the full syncs
             poll = settings.changes_or_default.poll_interval
             plan = Timetable(run_full=full, run_changes=lambda: run_changes(
-                settings, ctx.personio, ctx.lms, ctx.store),
+                settings, ctx.personio, ctx.lms, ctx.store, writer=ctx.writer),
                 full_every=settings.full_sync_interval.total_seconds(),
                 poll_every=poll.total_seconds() if poll else None, on_report=on_report,
                 on_problem=problem, jitter=0.05)

@@ -87,7 +87,7 @@ def changes(context: procrastinate.JobContext, company: str) -> None:
 
     target = _deployment(context).target(company)
     with open_context(target.settings, environ=target.environ) as ctx:
-        report = run_changes(target.settings, ctx.personio, ctx.lms, ctx.store)
+        report = run_changes(target.settings, ctx.personio, ctx.lms, ctx.store, writer=ctx.writer)
         if report.run_id is not None:  # a poll with nothing to do is no run (R17)
             notify.observe(target.settings, ctx.store, report)
     log.info("company %s: changes run %s %s", company, report.run_id, report.outcome.value)

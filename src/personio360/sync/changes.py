@@ -10,8 +10,8 @@ user's own 360Learning state and plans with the same planner as a full sync
 
 from __future__ import annotations
 
-__all__ = ["Start", "affected_supervisors", "digest", "email_key", "gone", "next_cursor", "seen_of", "start",
-           "unchanged"]
+__all__ = ["COMPLETION_EVENTS", "Start", "affected_supervisors", "digest", "email_key", "gone",
+           "next_cursor", "seen_of", "start", "unchanged"]
 
 import datetime as dt
 import hashlib
@@ -28,6 +28,9 @@ PERSONIO = "personio"
 LEARNING360 = "360learning"
 #: the 360Learning events after which a user's reports may have lost their manager link
 _MEMBERSHIP_LOST = frozenset({"user.deleted", "user.reactivated"})
+#: R18: the 360Learning events of a learner's completion, after which the next changes run
+#: writes that user's completions back (360learning-webhooks §1.4)
+COMPLETION_EVENTS = frozenset({"path.session.user.status.updated", "course.attempt.closed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,9 @@ class Start:
     #: user's reports' manager links, so their reports are re-read too (R9), even when the user
     #: is live again by now (a restore cut short by a stop or a kill)
     restored: frozenset[int] = frozenset()
+    #: R18: managed users whose completion events arrived: their completions are read (in bulk,
+    #: ``userId[in]``) and written back by this run; their employees are among those re-read
+    completed: frozenset[str] = frozenset()
 
     @property
     def idle(self) -> bool:
@@ -73,6 +79,9 @@ def start(
       when the run wrote the user later: a run stopped or killed part-way (R14) may have
       restored a user deleted by hand without its managers and values, and the event must
       bring the next run back to it.
+    - A completion event (R18) of a managed user names that employee (their attributes are
+      read again, to compare) and that user's completions; it is never an echo (the connector
+      writes no completions).
     - ``held_back``: linked employees the last run left out of scope, whose removal was held
       back (R13b); passed only with ``--allow-deletions``, which approves them.
     """
@@ -80,19 +89,23 @@ def start(
     employee_of = {link.user_id: emp_id for emp_id, link in links.items()}
     named: set[int] = set()
     restored: set[int] = set()
+    completed: set[str] = set()
     for event in events:
         if event.provider == PERSONIO and event.employee_id is not None:
             named.add(event.employee_id)
         elif event.provider == LEARNING360 and event.user_id is not None:
             emp_id = employee_of.get(event.user_id)
-            if emp_id is not None and not _echo(event, (written or {}).get(event.user_id)):
+            if emp_id is not None and event.event_name in COMPLETION_EVENTS:
+                named.add(emp_id)
+                completed.add(event.user_id)
+            elif emp_id is not None and not _echo(event, (written or {}).get(event.user_id)):
                 named.add(emp_id)
                 if event.event_name in _MEMBERSHIP_LOST:
                     restored.add(emp_id)
     named.update(e for e in held_back if e in links)
     kept = {emp.id: emp for emp in listed if emp.id in named or not unchanged(emp, seen.get(emp.id))}
     return Start(listed=kept, named=frozenset(named - kept.keys()), events=tuple(e.id for e in events),
-                 restored=frozenset(restored))
+                 restored=frozenset(restored), completed=frozenset(completed))
 
 
 def _echo(event: ChangeEvent, last_write: tuple[dt.datetime, dt.datetime] | None) -> bool:

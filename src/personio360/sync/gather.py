@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "READ_CONCURRENCY", "Gathering", "UserRead", "hierarchy_trees", "per_user", "read_completions",
-    "start_gathering", "verify_connector_admin", "wanted_attributes",
+    "read_completions_of", "start_gathering", "verify_connector_admin", "wanted_attributes",
 ]
 
 import datetime as dt
@@ -214,6 +214,25 @@ def read_completions(settings: Settings, lms: Learning360Client, cursors: dict[s
                             if _utc(link.since) >= cursor - OVERLAP})
             for start in range(0, len(newly), _USERS_PER_READ):
                 rows += read([item.item_id], user_ids=newly[start:start + _USERS_PER_READ])
+        out[key] = tuple(dict.fromkeys(rows))
+    return out
+
+
+def read_completions_of(settings: Settings, lms: Learning360Client, cursors: dict[str, dt.datetime],
+                        user_ids: Iterable[str]) -> dict[str, tuple[Completion, ...]]:
+    """R18 in a changes run: the completions of the users whose completion events arrived,
+    per configured item, 50 users a read (``userId[in]``, from the item's cursor on: what
+    came before was written by an earlier run). Its cost follows the events, not the company."""
+    assert settings.writeback is not None
+    users = sorted(set(user_ids))
+    out: dict[str, tuple[Completion, ...]] = {}
+    for item in settings.writeback.items:
+        key = item_key(item)
+        read = lms.iter_path_stats if item.kind == "path" else lms.iter_course_stats
+        rows: list[Completion] = []
+        for start in range(0, len(users), _USERS_PER_READ):
+            rows += read([item.item_id], completed_since=read_since(cursors.get(key)),
+                         user_ids=users[start:start + _USERS_PER_READ])
         out[key] = tuple(dict.fromkeys(rows))
     return out
 

@@ -6,8 +6,8 @@ Plan and applies it (R13c), under the store's one-run-at-a-time lock.
 
 from __future__ import annotations
 
-__all__ = ["Prepared", "finish_run", "guard", "prepare_plan", "reading_failed", "record_errors",
-           "removed_in_window", "run_sync"]
+__all__ = ["WRITER_HINT", "Prepared", "finish_run", "guard", "prepare_plan", "reading_failed",
+           "record_errors", "removed_in_window", "run_sync"]
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
@@ -154,7 +154,7 @@ def run_sync(
                             workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval,
                             writer=writer)
         if settings.writeback_on and writer is None:
-            return finish_run(store, run_id, started, Outcome.STOPPED, hint=_WRITER_HINT,
+            return finish_run(store, run_id, started, Outcome.STOPPED, hint=WRITER_HINT,
                               message="[writeback] is configured but no Personio write credential was "
                               "given: nothing was changed")
         plan: Plan | None = None
@@ -199,7 +199,7 @@ def run_sync(
                                              executor, employee_id))
 
 
-_WRITER_HINT = ("set PERSONIO_WRITE_CLIENT_ID / PERSONIO_WRITE_CLIENT_SECRET (a Personio credential "
+WRITER_HINT = ("set PERSONIO_WRITE_CLIENT_ID / PERSONIO_WRITE_CLIENT_SECRET (a Personio credential "
                 "that may update employees), or remove [writeback] from the config")
 
 

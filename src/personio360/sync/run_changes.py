@@ -5,6 +5,10 @@ very same Plan and applies it (R13c), under the store's one-run-at-a-time lock, 
 run of kind ``changes`` (R16). Nothing to do (the poll listed no one new and no event waits)
 is no run at all: one Personio call, no 360Learning call, nothing recorded but the cursor.
 
+R18: where a learner's completion event arrived, the run also writes that user's completions
+back to Personio (read in bulk, ``userId[in]``); the write-back cursors stay the full sync's
+(a write refused here is read and tried again by the next full sync).
+
 The cursor and the events move on only with a completed run (``commit_feed`` in the
 transaction that records its end): a run that cannot read Personio, stops part-way or is
 killed leaves both, so the next one reads the same changes again and converges (R14).
@@ -16,6 +20,7 @@ __all__ = ["prepare_changes", "run_changes"]
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
@@ -27,12 +32,13 @@ from personio360.store import Store
 from personio360.store.activation import activated
 from personio360.store.events import Seen, commit_feed
 from personio360.sync import changes
-from personio360.sync.executor import Executor, Progress
+from personio360.sync.executor import AttributeWriter, Executor, Progress
+from personio360.sync.gather import read_completions_of
 from personio360.sync.gather_changes import Poll, poll, read_covered
 from personio360.sync.operations import Plan
 from personio360.sync.planner import plan as make_plan
 from personio360.sync.report import Outcome, RunReport
-from personio360.sync.run import Prepared, finish_run, guard, reading_failed, record_errors
+from personio360.sync.run import WRITER_HINT, Prepared, finish_run, guard, reading_failed, record_errors
 from personio360.sync.safety import check_attributes
 from personio360.sync.snapshot import Snapshot
 
@@ -66,11 +72,13 @@ def run_changes(
     progress: Progress | None = None,
     workers: int = 8,
     bulk_poll_interval: float = 1.0,
+    writer: AttributeWriter | None = None,
 ) -> RunReport:
     """One changes run; its report's outcome gives ``sync``'s exit code (SPEC §2).
 
     ``allow_deletions`` approves the removals held back by earlier runs too (R13b): the
-    changes run then re-reads the held-back leavers."""
+    changes run then re-reads the held-back leavers. ``writer`` (R18): the Personio write
+    credential's client, required with ``[writeback]`` as by the full sync."""
     settings = activated(settings, store.activation.overrides())
     with store.lock.held():
         started = dt.datetime.now(dt.UTC)
@@ -89,7 +97,12 @@ def run_changes(
                              message="nothing changed since the last run")
         run_id = store.runs.start(COMMAND, settings.environment, kind=KIND)
         executor = Executor(lms, store, run_id, send_invitations=settings.environment == "production",
-                            workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval)
+                            workers=workers, progress=progress, bulk_poll_interval=bulk_poll_interval,
+                            writer=writer)
+        if settings.writeback_on and writer is None:
+            return finish_run(store, run_id, started, Outcome.STOPPED, hint=WRITER_HINT, kind=KIND,
+                              message="[writeback] is configured but no Personio write credential was "
+                              "given: nothing was changed")
         plan: Plan | None = None
         covered: int | None = None
         try:
@@ -133,6 +146,9 @@ def _read(settings: Settings, personio: EmployeeSource, lms: Learning360Client, 
           polled: Poll) -> Snapshot:
     try:
         snapshot = read_covered(settings, personio, lms, store, polled)
+        if settings.writeback_on and polled.start.completed:
+            snapshot = replace(snapshot, completions=read_completions_of(
+                settings, lms, store.writeback.all(), polled.start.completed))
     except ApiError as exc:
         raise reading_failed(exc) from None
     check_attributes(snapshot, settings)  # R13a: an attribute no one carries is unreadable

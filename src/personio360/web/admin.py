@@ -330,7 +330,7 @@ class Admin:
     def run_changes_scheduled(self) -> RunReport:
         """One changes run by the timetable (R17, production only); nothing to do records nothing."""
         report = run_changes(self.settings, self.ctx.personio, self.ctx.lms, self.ctx.store,
-                             bulk_poll_interval=self.bulk_poll_interval)
+                             bulk_poll_interval=self.bulk_poll_interval, writer=self.ctx.writer)
         if report.run_id is not None:
             notify.observe(self.settings, self.ctx.store, report, environ=self.environ)  # issue 14
         return report

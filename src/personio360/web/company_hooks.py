@@ -31,7 +31,7 @@ from personio360.errors import Personio360Error
 from personio360.service.companies import Registry
 from personio360.service.sealing import Sealer
 from personio360.store import Store, open_store
-from personio360.web.hooks import Receivers, _verifiers, hook_routes
+from personio360.web.hooks import Receivers, _verifiers, completion_items, hook_routes
 
 log = logging.getLogger("personio360.web.hooks")
 
@@ -84,7 +84,8 @@ class CompanyHooks:
                 secrets = load_webhook_secrets(target.settings, target.environ)
                 receivers = Receivers(store, *_verifiers(secrets),
                                       company_id=hooks.personio_company_id if hooks else None,
-                                      arrived=lambda: self._deferrer.arrived(name))
+                                      arrived=lambda: self._deferrer.arrived(name),
+                                      completions=completion_items(target.settings))
                 app = Starlette(routes=hook_routes)
                 app.state.hooks = receivers
                 self._apps[name] = app

@@ -15,6 +15,7 @@ __all__ = [
     "LEARNING360_USER_EVENTS",
     "MAX_BODY",
     "Receivers",
+    "completion_items",
     "hook_routes",
     "learning360_verified",
     "personio_token_ok",
@@ -38,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from personio360.config import WebhookSecrets, load_webhook_secrets
+from personio360.config import Settings, WebhookSecrets, load_webhook_secrets
 from personio360.errors import ConfigError
 from personio360.http.redact import register_secret
 from personio360.store import Store
@@ -49,6 +50,8 @@ log = logging.getLogger("personio360.web.hooks")
 MAX_BODY = 64 * 1024
 #: the 360Learning events that make the next changes run re-check a managed user (R4, R6)
 LEARNING360_USER_EVENTS = frozenset({"user.created", "user.updated", "user.deleted", "user.reactivated"})
+#: R18: each completion event and the ``data`` field naming its path or course
+_ITEM_FIELD = {"path.session.user.status.updated": "pathId", "course.attempt.closed": "courseId"}
 #: the Personio events that name a person to re-read (the others, e.g. absences, are ignored)
 _PERSONIO_PREFIXES = ("person.", "employment.")
 _SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -79,6 +82,18 @@ class _Event:
     employee_id: int | None = None
     user_id: str | None = None
     occurred_at: dt.datetime | None = None
+    #: R18: the path or course a completion event names (a hint; not recorded)
+    item_id: str | None = None
+
+
+def completion_items(settings: Settings) -> dict[str, frozenset[str]]:
+    """R18: completion event -> the ids of the paths or courses written back; empty when
+    write-back is off, so that completion events are then ignored like any other."""
+    if not settings.writeback_on or settings.writeback is None:
+        return {}
+    kinds = {"path.session.user.status.updated": "path", "course.attempt.closed": "course"}
+    return {event: frozenset(i.item_id for i in settings.writeback.items if i.kind == kind)
+            for event, kind in kinds.items()}
 
 
 @dataclass
@@ -92,6 +107,8 @@ class Receivers:
     company_id: str | None = None
     #: called after a new event is recorded: wakes the changes runner (R17)
     arrived: Callable[[], None] = lambda: None
+    #: R18: the completion events recorded, and for which paths or courses (``completion_items``)
+    completions: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: deliveries by provider and outcome (recorded, duplicate, ignored, refused_<status>)
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -101,7 +118,8 @@ class Receivers:
         secrets = load_webhook_secrets(admin.settings, admin.environ)
         hooks = admin.settings.webhooks
         return cls(admin.ctx.store, *_verifiers(secrets),
-                   company_id=hooks.personio_company_id if hooks else None, arrived=admin.changes_arrived)
+                   company_id=hooks.personio_company_id if hooks else None, arrived=admin.changes_arrived,
+                   completions=completion_items(admin.settings))
 
     async def record(self, event: _Event) -> Response:
         """Record ``event`` in a thread, then answer: 200 once recorded (or already recorded),
@@ -314,10 +332,12 @@ def _learning360_event(doc: Mapping[str, Any], webhook_id: str) -> _Event:
     except (OverflowError, OSError, ValueError):
         raise _Refused(400, "not a 360Learning webhook envelope: timestamp") from None
     user_id = data.get("userId")
-    if name in LEARNING360_USER_EVENTS and (not isinstance(user_id, str) or not user_id):
+    named = name in LEARNING360_USER_EVENTS or name in _ITEM_FIELD
+    if named and (not isinstance(user_id, str) or not user_id):
         raise _Refused(400, "not a 360Learning webhook envelope: data.userId")
+    item = data.get(_ITEM_FIELD[name]) if name in _ITEM_FIELD else None
     return _Event("360learning", webhook_id, name, user_id=user_id if isinstance(user_id, str) else None,
-                  occurred_at=occurred_at)
+                  occurred_at=occurred_at, item_id=item if isinstance(item, str) else None)
 
 
 # --- the routes ---------------------------------------------------------------------------
@@ -345,7 +365,8 @@ async def personio(request: Request) -> Response:
 
 async def learning360(request: Request) -> Response:
     """``POST /hooks/360learning``: size (413), signature and timestamp (401), envelope (400);
-    only user events of managed users are recorded (R6), others get 200 and are ignored."""
+    only user events of managed users are recorded (R6), and with write-back on (R18) their
+    completions of the configured paths and courses; others get 200 and are ignored."""
     hooks: Receivers = request.app.state.hooks
     try:
         if not hooks.learning360:
@@ -356,8 +377,11 @@ async def learning360(request: Request) -> Response:
         event = _learning360_event(_json(body), request.headers["webhook-id"])
     except _Refused as refused:
         return hooks.refuse("360learning", refused)
-    if event.name not in LEARNING360_USER_EVENTS or event.user_id is None:
+    wanted = event.name in LEARNING360_USER_EVENTS or event.name in hooks.completions
+    if event.user_id is None or not wanted:
         return hooks.ignore("360learning", event.name, "not a user event")
+    if event.name in hooks.completions and event.item_id not in hooks.completions[event.name]:
+        return hooks.ignore("360learning", event.name, "not a path or course written back (R18)")
     try:
         employee_id = await run_in_threadpool(hooks.store.links.employee_of, event.user_id)
     except Exception as exc:  # the store cannot say whether it is managed: let the sender retry

@@ -35,7 +35,7 @@ from typing import Any
 
 from personio360.cli.render import _LABELS, Names
 from personio360.store.runs import ErrorRecord, OperationRecord, RunDetail, RunSearch
-from personio360.subscriptions import LEARNING360_EVENTS, LmsState, PersonioState, Target, Verdict
+from personio360.subscriptions import LmsState, PersonioState, Target, Verdict
 from personio360.sync.operations import PHASES, Operation, Plan
 
 
@@ -183,7 +183,7 @@ def subscription_lines(target: Target, personio: PersonioState, learning360: Lms
     at_url = {s.event_type: s for s in learning360.subscriptions if s.url == target.learning360_url}
     if learning360.error is not None:
         l_word = "unreadable"
-    elif any(e not in at_url for e in LEARNING360_EVENTS):
+    elif any(e not in at_url for e in target.learning360_events):
         l_word = "missing"
     else:
         l_word = "active" if all(s.active for s in at_url.values()) else "inactive"

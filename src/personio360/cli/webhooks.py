@@ -5,6 +5,9 @@ render with rich (or ``--json``). Exit codes (SPEC §2): 0 everything in place; 
 something is left for the administrator (manual steps, a secret to add, a subscription not
 enabled); 2 bad config (no ``[webhooks]``, no ``PERSONIO_WEBHOOK_TOKEN`` for setup); 3 an API
 failed (its ``error:`` and ``fix:`` lines are printed, the other service is still handled).
+
+In a multi-company deployment (issue 15), ``--company NAME`` (with ``--database URL``) takes
+the place of ``--config``: that company's stored config, credentials and webhook secrets.
 """
 
 # ruff: noqa: PLC0415 - main imports this module to register the group: services load lazily (fast --help)
@@ -20,6 +23,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from personio360.cli.companies import company_options
 
 if TYPE_CHECKING:
     from personio360.subscriptions import LmsState, PersonioState, SideReport, Target, Verdict
@@ -40,72 +45,79 @@ def webhooks() -> None:
 
 @webhooks.command("setup")
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@company_options
 @click.option("--rotate-token", is_flag=True,
               help="also send PERSONIO_WEBHOOK_TOKEN to Personio (Personio never shows the token back)")
 @click.option("--json", "as_json", is_flag=True, help="print what was done as JSON")
-def setup(config: str | None, rotate_token: bool, as_json: bool) -> None:
+def setup(config: str | None, company: str | None, database: str | None, rotate_token: bool,
+          as_json: bool) -> None:
     """Create or update our subscriptions, enabled; a second run changes nothing."""
-    _boundary(_setup, config, rotate_token, as_json)
+    _boundary(_setup, config, company, database, rotate_token, as_json)
 
 
 @webhooks.command("status")
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@company_options
 @click.option("--limit", type=int, default=10, show_default=True,
               help="recent delivery attempts / events to show per subscription")
 @click.option("--json", "as_json", is_flag=True, help="print the state as JSON")
-def status(config: str | None, limit: int, as_json: bool) -> None:
+def status(config: str | None, company: str | None, database: str | None, limit: int, as_json: bool) -> None:
     """Show our subscriptions and their recent deliveries, changing nothing."""
-    _boundary(_status, config, limit, as_json)
+    _boundary(_status, config, company, database, limit, as_json)
 
 
 @webhooks.command("remove")
 @click.option("--config", "config", metavar="PATH", help=CONFIG_HELP)
+@company_options
 @click.option("--json", "as_json", is_flag=True, help="print what was done as JSON")
-def remove(config: str | None, as_json: bool) -> None:
+def remove(config: str | None, company: str | None, database: str | None, as_json: bool) -> None:
     """Delete our subscriptions (never anyone else's); nothing to delete is fine."""
-    _boundary(_remove, config, as_json)
+    _boundary(_remove, config, company, database, as_json)
 
 
 # --- the commands ------------------------------------------------------------------------------
 
 
-def _setup(config: str | None, rotate_token: bool, as_json: bool) -> int:
-    from personio360.config import load_config, load_webhook_secrets
+def _setup(config: str | None, company: str | None, database: str | None, rotate_token: bool,
+           as_json: bool) -> int:
+    from personio360.config import load_webhook_secrets
     from personio360.errors import ConfigError
     from personio360.subscriptions import open_webhook_clients, setup_learning360, setup_personio, target_of
+    from personio360.wiring import load_target
 
-    settings = load_config(config)
+    settings, environ = _loaded(load_target(config, company=company, database=database))
     target = target_of(settings)
-    secrets = load_webhook_secrets(settings)
-    token = _current_token(settings)
+    secrets = load_webhook_secrets(settings, environ)
+    token = _current_token(settings, environ)
     if token is None:
         raise ConfigError("PERSONIO_WEBHOOK_TOKEN is not set: Personio's deliveries would carry no token",
                           hint="set PERSONIO_WEBHOOK_TOKEN to a long random value (e.g. the output of "
                           "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) in the "
                           "environment or .env, for setup and for serve")
-    with open_webhook_clients(settings) as (personio, lms):
+    with open_webhook_clients(settings, environ) as (personio, lms):
         reports = [setup_personio(personio, target, token, rotate_token=rotate_token),
                    setup_learning360(lms, target, secrets.learning360_secrets)]
     return _finish(reports, as_json, nothing="nothing to change: the subscriptions were already in place")
 
 
-def _status(config: str | None, limit: int, as_json: bool) -> int:
-    from personio360.config import load_config, load_webhook_secrets
+def _status(config: str | None, company: str | None, database: str | None, limit: int, as_json: bool) -> int:
+    from personio360.config import load_webhook_secrets
     from personio360.subscriptions import (
         inspect_learning360,
         inspect_personio,
         open_webhook_clients,
         target_of,
     )
+    from personio360.wiring import load_target
 
-    settings = load_config(config)
+    settings, environ = _loaded(load_target(config, company=company, database=database))
     target = target_of(settings)
-    secrets = load_webhook_secrets(settings)
-    with open_webhook_clients(settings) as (personio, lms):
+    secrets = load_webhook_secrets(settings, environ)
+    with open_webhook_clients(settings, environ) as (personio, lms):
         p_state = inspect_personio(personio, target, activity=max(limit, 0))
         l_state = inspect_learning360(lms, target, secrets.learning360_secrets, events=max(limit, 0))
     verdicts = (p_state.verdict(target, token_set=bool(secrets.personio_tokens)), l_state.verdict(target))
-    _tell_notify(settings, {"personio": (p_state.error, verdicts[0].ok),
+    _tell_notify(settings, environ, {"personio": (p_state.error, verdicts[0].ok),
                             "360learning": (l_state.error, verdicts[1].ok)})
     if as_json:
         click.echo(json.dumps(_status_json(target, p_state, l_state, verdicts), indent=2, ensure_ascii=False))
@@ -117,7 +129,7 @@ def _status(config: str | None, limit: int, as_json: bool) -> int:
     return 0 if all(v.ok for v in verdicts) else 1
 
 
-def _tell_notify(settings: Any, found: dict[str, tuple[object, bool]]) -> None:
+def _tell_notify(settings: Any, environ: Any, found: dict[str, tuple[object, bool]]) -> None:
     """Issue 14: a subscription found disabled (or missing) is notified once, and cleared when it
     is back; a service that could not be read says nothing either way. Never fails the command."""
     from personio360 import notify
@@ -128,31 +140,37 @@ def _tell_notify(settings: Any, found: dict[str, tuple[object, bool]]) -> None:
         return
     store = open_store_only(settings)
     try:
-        notify.observe_webhooks(settings, store, readable)
+        notify.observe_webhooks(settings, store, readable, environ=environ)
     finally:
         store.close()
 
 
-def _remove(config: str | None, as_json: bool) -> int:
-    from personio360.config import load_config
+def _remove(config: str | None, company: str | None, database: str | None, as_json: bool) -> int:
     from personio360.subscriptions import open_webhook_clients, remove_learning360, remove_personio, target_of
+    from personio360.wiring import load_target
 
-    settings = load_config(config)
+    settings, environ = _loaded(load_target(config, company=company, database=database))
     target = target_of(settings)
-    with open_webhook_clients(settings) as (personio, lms):
+    with open_webhook_clients(settings, environ) as (personio, lms):
         reports = [remove_personio(personio, target), remove_learning360(lms, target)]
     return _finish(reports, as_json, nothing="nothing to remove: no subscription of ours exists")
 
 
-def _current_token(settings: Any) -> str | None:
+def _loaded(target: Any) -> tuple[Any, Any]:
+    """A ``wiring.Target``'s settings and environment (None: the process's, with ``.env``)."""
+    return target.settings, target.environ
+
+
+def _current_token(settings: Any, environ: Any = None) -> str | None:
     """``PERSONIO_WEBHOOK_TOKEN`` itself (``load_webhook_secrets`` lists current, then previous,
     dropping unset ones): with only ``PERSONIO_WEBHOOK_TOKEN_PREVIOUS`` set, there is none."""
     import os
 
     from personio360.config import WEBHOOK_VARS, load_webhook_secrets
 
-    tokens = [t.get_secret_value() for t in load_webhook_secrets(settings).personio_tokens]
-    probe = load_webhook_secrets(settings, {**os.environ, WEBHOOK_VARS[0]: "-"}).personio_tokens
+    tokens = [t.get_secret_value() for t in load_webhook_secrets(settings, environ).personio_tokens]
+    probe = load_webhook_secrets(settings, {**(environ if environ is not None else os.environ),
+                                            WEBHOOK_VARS[0]: "-"}).personio_tokens
     previous = probe[1].get_secret_value() if len(probe) > 1 else None
     if len(tokens) == 2 or (tokens and previous is None):
         return tokens[0]

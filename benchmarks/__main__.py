@@ -15,6 +15,11 @@ Then R17 (issue 13, ``benchmarks/changes.py``), on the large company as the chur
 it, at the published limits: latency from an HR edit to 360Learning through webhooks and
 through polling, an idle poll's calls, and the calls of a changes run per changed employee.
 ``--only full`` skips it; ``--only r17`` runs only the large initial sync and R17.
+
+Last, R18 (issue 16, ``benchmarks/writeback.py``, in a child process): write-back for
+``--size`` employees with ``--completions`` new completions, in calls (the 360Learning reads
+follow the pages of new completions, not the users; one Personio write per changed value).
+``--only r18`` runs only that.
 """
 
 from __future__ import annotations
@@ -52,10 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential", action="store_true", help="run the small sync alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--only", choices=("all", "full", "r17"), default="all",
-                        help="full: the syncs and planning; r17: the large initial sync, then R17")
+    parser.add_argument("--only", choices=("all", "full", "r17", "r18"), default="all",
+                        help="full: the syncs and planning; r17: the large initial sync, then R17; "
+                        "r18: the write-back alone")
     parser.add_argument("--edits", type=int, default=100, help="R17: edits timed per way (default 100)")
     parser.add_argument("--poll", type=float, default=10.0, help="R17: poll_every in seconds (default 10)")
+    parser.add_argument("--completions", type=int, default=2000,
+                        help="R18: new completions to write back (default 2000)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -64,14 +72,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"benchmark: latency {args.latency * 1000:g} ms a call; {args.small} employees at the "
           f"published limits, {args.size} at limits x{args.factor:g}", flush=True)
+    planning: dict[str, Any] = {"employees": 0, "plans": {}}
     if args.only == "r17":
-        planning: dict[str, Any] = {"employees": 0, "plans": {}}
         with Bench(args.size, factor=args.factor, latency=args.latency) as large:
             runs.append(large.sync(f"initial sync {args.size}"))
             _progress(runs[-1], started)
             notes["r17"] = _r17(large, args, started)
-    else:
+    elif args.only != "r18":
         planning = _full(args, runs, notes, started)
+    if args.only in ("all", "r18"):
+        notes["r18"] = _r18(args, started)
     results = {
         "settings": {"latency_s": args.latency, "large_limit_factor": args.factor,
                      "python": platform.python_version(), "machine": platform.machine(),
@@ -81,12 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         "planning": _plan_verdict(planning),
         "churn": notes.get("churn", {}),
         "r17": notes.get("r17", {}),
+        "r18": notes.get("r18", {}),
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print()
     print(render(results))
     print(f"\nfigures written to {args.out} ({results['settings']['total_s']:.0f} s in all)")
-    missed = [r["scenario"] for r in [*results["runs"], *results["planning"], *results["r17"].values()]
+    missed = [r["scenario"] for r in [*results["runs"], *results["planning"], *results["r17"].values(),
+                                      *([results["r18"]] if results["r18"] else [])]
               if r["target_met"] is False]
     if missed:
         print(f"targets missed: {', '.join(missed)}")
@@ -131,6 +143,24 @@ def _r17(large: Bench, args: argparse.Namespace, started: float) -> dict[str, An
         print(f"  R17 {row.get('scenario', 'idle')}: {'met' if row['target_met'] else 'MISSED'} "
               f"({time.monotonic() - started:.0f} s)", flush=True)
     return figures
+
+
+def _r18(args: argparse.Namespace, started: float) -> dict[str, Any]:
+    """R18's calls (``benchmarks/writeback.py``), in a child process: its emulators hold
+    ``--size`` employees and users of their own."""
+    command = [sys.executable, "-m", "benchmarks.writeback", str(args.size), str(args.completions)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"write-back benchmark failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout)
+    expected = figures["expected"]
+    row = {"scenario": f"R18 write-back {figures['employees']:,}", **figures,
+           "target": f"360 reads = {expected['learning360_reads']} (pages of new completions), Personio "
+                     f"writes = {expected['personio_writes']} (changed values), then 0",
+           "target_met": bool(figures["ok"])}
+    print(f"  {row['scenario']}: {'met' if row['target_met'] else 'MISSED'} "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
+    return row
 
 
 def _plan(size: int) -> dict[str, Any]:
@@ -208,20 +238,42 @@ def render(results: dict[str, Any]) -> str:
                      f"with the snapshot gc.freeze()d), snapshot {plan['snapshot_mb']:.0f} MB + plan "
                      f"{plan['plan_peak_mb']:.0f} MB, {plan['operations']:,} operations")
     lines.append(f"load average of the machine: {results['settings']['load_average']}")
-    lines.append("")
-    lines.append("calls per endpoint:")
-    names = [run["scenario"] for run in results["runs"]]
-    endpoints = sorted({e for run in results["runs"] for e in run["endpoints"]},
-                       key=lambda e: (e.split(" ", 1)[1], e))
+    if results["runs"]:
+        lines += ["", *_per_endpoint(results["runs"])]
+    if results.get("r17"):
+        lines += ["", *render_r17(results["r17"])]
+    if results.get("r18"):
+        lines += ["", *render_r18(results["r18"])]
+    return "\n".join(lines)
+
+
+def _per_endpoint(runs: list[dict[str, Any]]) -> list[str]:
+    """The calls of each run by endpoint, one column a run."""
+    lines = ["calls per endpoint:"]
+    names = [run["scenario"] for run in runs]
+    endpoints = sorted({e for run in runs for e in run["endpoints"]}, key=lambda e: (e.split(" ", 1)[1], e))
     width = max(len(e) for e in endpoints)
     lines.append(" " * (width + 2) + "  ".join(n.rjust(max(len(n), 7)) for n in names))
     for endpoint in endpoints:
         cells = [f"{run['endpoints'].get(endpoint, 0):,}".rjust(max(len(n), 7))
-                 for run, n in zip(results["runs"], names, strict=True)]
+                 for run, n in zip(runs, names, strict=True)]
         lines.append(endpoint.ljust(width + 2) + "  ".join(cells))
-    if results.get("r17"):
-        lines += ["", *render_r17(results["r17"])]
-    return "\n".join(lines)
+    return lines
+
+
+def render_r18(r18: dict[str, Any]) -> list[str]:
+    """R18's row (issue 16): the write-back's calls, first pass and second."""
+    first, second = r18["first"], r18["second"]
+    return [
+        f"R18 write-back, {r18['employees']:,} employees: {r18['new_path_completions']:,} new path "
+        f"completions ({r18['already_held']} already in Personio), {r18['old_path_completions']:,} older "
+        f"ones, {r18['new_course_attempts']:,} course attempts",
+        f"  first pass: 360Learning reads {first['learning360_reads']}, Personio writes "
+        f"{first['personio_writes']} ({first['errors']} errors), {first['seconds']:g} s",
+        f"  second pass: 360Learning reads {second['learning360_reads']}, Personio writes "
+        f"{second['personio_writes']}",
+        f"  {_mark(r18)}",
+    ]
 
 
 def render_r17(r17: dict[str, Any]) -> list[str]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import psycopg
-from tests.service.helpers import Result, cli
 
 from personio360.service.sealing import new_key
+
+from .helpers import Result, cli
 
 
 def no_traceback(result: Result) -> None:

@@ -13,9 +13,10 @@ import time
 import httpx
 import pytest
 from standardwebhooks import Webhook
-from tests.service.helpers import cli, jobs, queue, wait_until
 
 from personio360.wiring import load_target, open_store_only
+
+from .helpers import cli, jobs, queue, wait_until
 
 COMPANIES = {"acme": ("111", "token-of-acme-0123456789"), "beta": ("222", "token-of-beta-0123456789")}
 

@@ -10,12 +10,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from tests.service.helpers import cli, finished, jobs, outcome, queue, wait_until, workers
 
 from personio360.config import load_config
 from personio360.emulators.sandbox import Sandbox
 from personio360.sync.run import prepare_plan, run_sync
 from personio360.wiring import load_target, open_context
+
+from .helpers import cli, finished, jobs, outcome, queue, wait_until, workers
 
 SIZE = 12
 

@@ -26,7 +26,6 @@ from secrets import token_hex
 
 __all__ = ["measure", "percentile", "split_reads"]
 
-import contextlib
 import json
 import math
 import os
@@ -35,18 +34,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.budget import floor
-from benchmarks.scenarios import EMPLOYEES, REPO, Bench
+from benchmarks.scenarios import EMPLOYEES, REPO, Bench, Served, published
 from personio360.config import load_config
-from personio360.emulators.faults import Fault
-from personio360.emulators.learning360 import Learning360Emulator
 from personio360.emulators.learning360.state import Learning360State
-from personio360.emulators.personio import PersonioEmulator
 from personio360.emulators.personio.state import PersonioState
 from personio360.store import open_store
 from personio360.sync.run_changes import run_changes
@@ -61,44 +57,6 @@ FIXED_READS = {"GET /api/v2/groups": None, "GET /api/v2/custom-fields": None,
 #: targets (SPEC §6, issue 13)
 WEBHOOK_P95_S = 5.0
 POLL_MARGIN_S = 5.0
-
-
-@dataclass
-class Served:
-    """The bench's company, served again at the published limits."""
-
-    personio: PersonioEmulator
-    lms: Learning360Emulator
-    personio_url: str
-    lms_url: str
-
-    def reset(self) -> None:
-        self.personio.stats.reset()
-        self.lms.stats.reset()
-
-    def calls(self) -> dict[str, Any]:
-        lms, personio = self.lms.stats.snapshot(), self.personio.stats.snapshot()
-        return {"360": lms["by_endpoint"], "Personio": personio["by_endpoint"],
-                "360 reads": lms["by_kind"].get("read", 0), "360 writes": lms["by_kind"].get("write", 0),
-                "Personio calls": sum(personio["by_endpoint"].values()),
-                "429s": lms["by_status"].get("429", 0) + personio["by_status"].get("429", 0)}
-
-
-@contextlib.contextmanager
-def published(bench: Bench) -> Iterator[Served]:
-    """New emulators (limits x1) over the states of ``bench``'s, with its latency on every call."""
-    personio = PersonioEmulator(state=bench.sb.personio.state, seed=17)
-    lms = Learning360Emulator(state=bench.sb.lms.state, seed=17)
-    if bench.latency > 0:
-        for faults in (personio.faults, lms.faults):
-            faults.replace([Fault(kind="latency", delay=bench.latency)])
-    server = personio.serve()
-    try:
-        yield Served(personio, lms, server.url, lms.serve().url)
-    finally:
-        server.stop()
-        personio.close()
-        lms.stop()
 
 
 def write_config(bench: Bench, served: Served, name: str, *, poll: str, webhooks: bool) -> Path:

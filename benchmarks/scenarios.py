@@ -5,12 +5,19 @@ generated company, a config) and a network latency fault on every call; ``sync()
 engine's own ``run_sync`` in a child process (``benchmarks.child``) so that the connector and
 the emulators each have a core, and returns the run's figures with the calls the emulators
 answered. ``churn()`` applies a seeded 2% churn to Personio: hires, edits, movers, leavers.
+
+``sync_published()`` runs one sync of the same company at the **published** limits (x1): new
+emulators over the same states (``published``), the client paced at x1. The large company's
+follow-up syncs run so: at x10 the emulators and the client must handle 500 calls a second
+on a 2-core machine, and their wall time then measures the machine's CPU (and whatever else
+runs on it) more than the connector's pacing; at x1 it measures the connector (issue 13).
 """
 
 from __future__ import annotations
 
-__all__ = ["Bench", "Run", "churn", "counts"]
+__all__ = ["Bench", "Run", "Served", "churn", "counts", "published"]
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -18,12 +25,15 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.budget import Counts, floor, sequential_floor
 from personio360.emulators.faults import Fault
+from personio360.emulators.learning360 import Learning360Emulator
+from personio360.emulators.personio import PersonioEmulator
 from personio360.emulators.personio.state import PersonioState
 from personio360.emulators.sandbox import Sandbox
 
@@ -124,6 +134,26 @@ class Bench:
     def sync(self, scenario: str) -> Run:
         return self.finish_sync(scenario, self.start_sync())
 
+    def sync_published(self, scenario: str) -> Run:
+        """One sync at the published limits (x1), the client paced at x1, the same store."""
+        with published(self) as served:
+            text = self.sb.config_path.read_text(encoding="utf-8")
+            for old, new in ((f'base_url = "{self.sb.personio_url}"', f'base_url = "{served.personio_url}"'),
+                             (f'base_url = "{self.sb.lms_url}"', f'base_url = "{served.lms_url}"')):
+                if old not in text:
+                    raise RuntimeError(f"the sandbox's config has no {old!r}")
+                text = text.replace(old, new)
+            config = self.sb.directory / "personio360-published.toml"
+            config.write_text(text, encoding="utf-8")
+            env = {**os.environ, **self.sb.environ, "PYTHONPATH": str(REPO)}
+            child = subprocess.Popen([sys.executable, "-m", "benchmarks.child", str(config), "1"], cwd=REPO,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            out, err = child.communicate()
+            if child.returncode != 0 or not out.strip():
+                raise RuntimeError(f"{scenario}: the sync child failed ({child.returncode}):\n{err[-3000:]}")
+            return Run(scenario, self.size, 1.0, json.loads(out.strip().splitlines()[-1]),
+                       served.lms.stats.snapshot(), served.personio.stats.snapshot())
+
     def counts(self, followed: int) -> Counts:
         return counts(self.sb, followed)
 
@@ -146,6 +176,44 @@ def counts(sb: Sandbox, followed: int) -> Counts:
         mappings=sum(1 for m in lms.external_ids() if m.platform == "personio"),
         custom_fields=len(lms.custom_fields()) if sb.custom_fields else None,
         followed=followed)
+
+
+@dataclass
+class Served:
+    """The bench's company, served again at the published limits."""
+
+    personio: PersonioEmulator
+    lms: Learning360Emulator
+    personio_url: str
+    lms_url: str
+
+    def reset(self) -> None:
+        self.personio.stats.reset()
+        self.lms.stats.reset()
+
+    def calls(self) -> dict[str, Any]:
+        lms, personio = self.lms.stats.snapshot(), self.personio.stats.snapshot()
+        return {"360": lms["by_endpoint"], "Personio": personio["by_endpoint"],
+                "360 reads": lms["by_kind"].get("read", 0), "360 writes": lms["by_kind"].get("write", 0),
+                "Personio calls": sum(personio["by_endpoint"].values()),
+                "429s": lms["by_status"].get("429", 0) + personio["by_status"].get("429", 0)}
+
+
+@contextlib.contextmanager
+def published(bench: Bench) -> Iterator[Served]:
+    """New emulators (limits x1) over the states of ``bench``'s, with its latency on every call."""
+    personio = PersonioEmulator(state=bench.sb.personio.state, seed=17)
+    lms = Learning360Emulator(state=bench.sb.lms.state, seed=17)
+    if bench.latency > 0:
+        for faults in (personio.faults, lms.faults):
+            faults.replace([Fault(kind="latency", delay=bench.latency)])
+    server = personio.serve()
+    try:
+        yield Served(personio, lms, server.url, lms.serve().url)
+    finally:
+        server.stop()
+        personio.close()
+        lms.stop()
 
 
 def churn(bench: Bench, share: float = 0.02, seed: int = 11) -> dict[str, int]:

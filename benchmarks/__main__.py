@@ -211,7 +211,9 @@ def _plan_verdict(planning: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The one table (then the calls per endpoint) as plain text."""
+    """The one table (then the calls per endpoint) as plain text; R18 alone (``--only r18``)."""
+    if not results["runs"] and not results["planning"]:
+        return "\n".join(render_r18(results["r18"])) if results.get("r18") else ""
     head = ("scenario", "employees", "factor", "wall s", "360 reads", "360 writes", "bulk",
             "Personio", "429s", "floor s", "wall/floor", "seq floor s", "peak MB", "target")
     rows = [head]

@@ -1,8 +1,16 @@
-"""The composition root: builds the clients and the store from Settings (and nothing else does)."""
+"""The composition root: builds the clients and the store from Settings (and nothing else does).
+
+Personio's per-IP limit (2,000 v1 calls a minute, ``http/ratelimit.py``) is one budget for a
+whole deployment, not per company: a worker installs the deployment's shared budget once at
+start-up (``share_personio_budget``, from ``service/worker.py``), and every Personio v1 client
+``open_context`` builds from then on (the reader and R18's writer) counts its every call
+against it, on top of its own per-endpoint pacing. Nothing is installed in single-company mode.
+"""
 
 from __future__ import annotations
 
-__all__ = ["Context", "Target", "load_target", "open_context", "open_store_only"]
+__all__ = ["Context", "Target", "load_target", "open_context", "open_store_only", "personio_budget",
+           "share_personio_budget"]
 
 import contextlib
 from collections.abc import Iterator, Mapping
@@ -10,11 +18,27 @@ from dataclasses import dataclass, field
 
 from personio360.config import Settings, load_config, load_credentials, load_write_credentials
 from personio360.errors import ConfigError
+from personio360.http.ratelimit import Pacer
 from personio360.http.redact import register_secret
 from personio360.learning360 import Learning360Client
 from personio360.personio import PersonioClient
 from personio360.personio.writer import PersonioWriter
 from personio360.store import Store, open_store
+
+#: the deployment's Personio v1 budget, when this process is one of its workers (None: none)
+_personio_budget: Pacer | None = None
+
+
+def share_personio_budget(budget: Pacer | None) -> None:
+    """From now on, every Personio client ``open_context`` builds in this process also counts
+    its calls against ``budget`` (``None``: no longer)."""
+    global _personio_budget  # noqa: PLW0603 (one per process: installed by the worker at start-up)
+    _personio_budget = budget
+
+
+def personio_budget() -> Pacer | None:
+    """The installed deployment budget, if any."""
+    return _personio_budget
 
 
 @dataclass
@@ -82,6 +106,7 @@ def open_context(
         rate_limit_factor=rate_limit_factor,
         partner_id=settings.personio.partner_id,
         app_id=settings.personio.app_id,
+        shared_limit=_personio_budget,
     )
     lms = Learning360Client.connect(
         settings.learning360.base_url,
@@ -113,7 +138,8 @@ def _writer(settings: Settings, environ: Mapping[str, str] | None,
     return PersonioWriter.connect(
         settings.personio.base_url, creds.client_id.get_secret_value(),
         creds.client_secret.get_secret_value(), rate_limit_factor=rate_limit_factor,
-        partner_id=settings.personio.partner_id, app_id=settings.personio.app_id), None
+        partner_id=settings.personio.partner_id, app_id=settings.personio.app_id,
+        shared_limit=_personio_budget), None
 
 
 def open_store_only(settings: Settings) -> Store:

@@ -30,7 +30,7 @@ from personio360.errors import (
 )
 from personio360.http.caller import ApiCaller
 from personio360.http.paging import LoopError, PageGuard
-from personio360.http.ratelimit import PERSONIO_LIMITS, RateLimiter
+from personio360.http.ratelimit import PERSONIO_LIMITS, Pacer, RateLimiter
 from personio360.http.redact import mask, redact, register_secret
 from personio360.http.retry import RetryPolicy, parse_retry_after
 from personio360.personio import wire
@@ -121,8 +121,10 @@ class PersonioClient:
         rate_limit_factor: float = 1.0,
         partner_id: str = DEFAULT_APP_ID,
         app_id: str = DEFAULT_APP_ID,
+        shared_limit: Pacer | None = None,
     ) -> PersonioClient:
-        """A client with its own ``httpx.Client`` on ``base_url`` (the host, e.g. ``https://api.personio.de``)."""
+        """A client with its own ``httpx.Client`` on ``base_url`` (the host, e.g. ``https://api.personio.de``);
+        ``shared_limit``: the deployment's per-IP budget its every call also counts against."""
         root = base_url.rstrip("/")
         if root.endswith("/v1"):
             root = root.removesuffix("/v1")
@@ -135,7 +137,7 @@ class PersonioClient:
             client_secret=client_secret,
             partner_id=partner_id,
             app_id=app_id,
-            limiter=RateLimiter(PERSONIO_LIMITS, factor=rate_limit_factor),
+            limiter=RateLimiter(PERSONIO_LIMITS, factor=rate_limit_factor, shared=shared_limit),
         )
         client._owned = True
         return client

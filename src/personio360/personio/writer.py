@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from personio360 import domain
 from personio360.errors import ApiError, AuthError, MalformedResponse, Rejected
 from personio360.http.caller import ApiCaller
-from personio360.http.ratelimit import RateLimiter
+from personio360.http.ratelimit import Pacer, RateLimiter
 from personio360.http.redact import mask, redact, register_secret
 from personio360.http.retry import RetryPolicy
 from personio360.personio import wire
@@ -85,13 +85,14 @@ class PersonioWriter:
     @classmethod
     def connect(cls, base_url: str, client_id: str, client_secret: str, *, timeout: float = 30.0,
                 rate_limit_factor: float = 1.0, partner_id: str = DEFAULT_APP_ID,
-                app_id: str = DEFAULT_APP_ID) -> PersonioWriter:
-        """A writer with its own ``httpx.Client`` on ``base_url`` (the host, as for the reader)."""
+                app_id: str = DEFAULT_APP_ID, shared_limit: Pacer | None = None) -> PersonioWriter:
+        """A writer with its own ``httpx.Client`` on ``base_url`` (the host, as for the reader);
+        ``shared_limit``: the deployment's per-IP budget its every call also counts against."""
         root = base_url.rstrip("/").removesuffix("/v1")
         http = httpx.Client(base_url=root, timeout=timeout, headers={"Accept": "application/json"})
         writer = cls(http, client_id=client_id, client_secret=client_secret, partner_id=partner_id,
-                     app_id=app_id,
-                     limiter=RateLimiter(PERSONIO_WRITE_LIMITS, factor=rate_limit_factor))
+                     app_id=app_id, limiter=RateLimiter(PERSONIO_WRITE_LIMITS, factor=rate_limit_factor,
+                                                        shared=shared_limit))
         writer._owned = True
         return writer
 

@@ -3,8 +3,12 @@
 Any number of workers, on any number of machines, share one PostgreSQL. A worker runs up to
 ``concurrency`` jobs at once, of different companies (the per-company lock keeps one company's
 jobs one at a time); each job opens its company's own clients, so each company is paced by its
-own 360Learning limiter. SIGTERM or Ctrl-C: the running jobs finish, then the worker stops; a
-worker killed outright stops heartbeating, and its jobs are queued again by the next tick.
+own 360Learning limiter and Personio's per-endpoint limits. Personio's per-IP limit is the
+deployment's: at start-up the worker installs the deployment's shared budget
+(``limits.DeploymentLimit``, in PostgreSQL) for every Personio client its jobs open
+(``wiring.share_personio_budget``), so all workers together keep under 2,000 v1 calls a minute.
+SIGTERM or Ctrl-C: the running jobs finish, then the worker stops; a worker killed outright
+stops heartbeating, and its jobs are queued again by the next tick.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from procrastinate.exceptions import ConnectorException
 from personio360.errors import RunStopped
 from personio360.service.companies import Registry
 from personio360.service.database import Database, database_url, reachable
+from personio360.service.limits import DeploymentLimit
 from personio360.service.sealing import Sealer
 from personio360.service.tasks import Deployment, make_app, queue_schema
+from personio360.wiring import share_personio_budget
 
 log = logging.getLogger("personio360.service")
 
@@ -30,9 +36,12 @@ def run_worker(database: str | None, *, concurrency: int = 4, stalled_after: flo
     sealer = Sealer.from_environ()
     db = Database(database_url(database))
     registry = Registry(db)
+    budget: DeploymentLimit | None = None
     try:
         registry.migrate()
         queue_schema(db)
+        budget = DeploymentLimit(db)
+        share_personio_budget(budget)
         app = make_app(db)
         deployment = Deployment(registry, sealer, stalled_after=stalled_after)
         with reachable(db.url):
@@ -44,5 +53,8 @@ def run_worker(database: str | None, *, concurrency: int = 4, stalled_after: flo
                          hint="check that PostgreSQL is running and reachable, then start the worker again"
                          ) from None
     finally:
+        share_personio_budget(None)
+        if budget is not None:
+            budget.close()
         db.close()
     return 0

@@ -47,6 +47,15 @@ def render_company(console: Console, s: CompanyStatus) -> None:
         r = s.last_run
         console.print(f"  last run      {r.id} {r.kind} {r.outcome} at {_when(r.started_at)}")
     console.print(f"  change lag    {_lag(s.change_lag)}")
+    if s.preview is not None:
+        p = s.preview
+        if p.summary is None:
+            what = f"stopped: {p.problem or 'no plan'}"
+        else:
+            counts = ", ".join(f"{kind} {n}" for kind, n in (p.summary.get("counts") or {}).items())
+            counts = counts or "no change"
+            what = counts + (f"; used by run {p.run_id}" if p.run_id is not None else "; Run now applies it")
+        console.print(f"  last preview  {p.id} at {_when(p.made_at)} (job {p.job_id or '—'}): {escape(what)}")
     for line in s.attention:
         console.print(f"  [yellow]attention[/]     {escape(line)}")
 
@@ -58,6 +67,7 @@ def render_jobs(console: Console, jobs: Sequence[dict[str, object]]) -> None:
     table = Table("job", "company", "kind", "status", "attempts", "scheduled")
     for job in jobs:
         scheduled = job.get("scheduled")
-        table.add_row(str(job["id"]), escape(str(job["company"])), str(job["kind"]), str(job["status"]),
+        kind = f"{job['kind']} ({job['detail']})" if job.get("detail") else str(job["kind"])
+        table.add_row(str(job["id"]), escape(str(job["company"])), escape(kind), str(job["status"]),
                       str(job["attempts"]), _when(scheduled) if isinstance(scheduled, dt.datetime) else "—")
     console.print(table)

@@ -25,6 +25,7 @@ from personio360.store.events import ChangeFeed
 from personio360.store.links import LinkRepository
 from personio360.store.lock import RunLock
 from personio360.store.notices import NoticeRepository
+from personio360.store.previews import StoredPreviews
 from personio360.store.runs import RunRepository
 from personio360.store.tallies import RunTallies
 from personio360.store.writeback import WritebackCursors
@@ -43,6 +44,7 @@ class Store:
         self.notices = NoticeRepository(self.sessions)
         self.tallies = RunTallies(self.sessions)
         self.writeback = WritebackCursors(self.sessions)
+        self.previews = StoredPreviews(self.sessions)  # a deployment's queued previews (issue 15)
         self.lock = RunLock(engine)
 
     @contextlib.contextmanager

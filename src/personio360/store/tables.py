@@ -4,7 +4,8 @@ from __future__ import annotations
 
 __all__ = [
     "Base", "ChangeEventRow", "EmployeeSeenRow", "ErrorRow", "FeedMarkerRow", "LinkRow", "LockRow",
-    "NoticeRow", "NotificationRow", "OperationRow", "OwnedFieldRow", "RunRow", "WritebackCursorRow",
+    "NoticeRow", "NotificationRow", "OperationRow", "OwnedFieldRow", "PreviewRow", "RunRow",
+    "WritebackCursorRow",
 ]
 
 import datetime as dt
@@ -209,3 +210,22 @@ class WritebackCursorRow(Base):
     completed_since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PreviewRow(Base):
+    """Issue 15: a preview made by a queue job (a deployment's admin page): the plan document
+    (``sync.saved``) that its Run now applies exactly, or why no plan could be made."""
+
+    __tablename__ = "previews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    made_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    allow_deletions: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the queue job that made it
+    job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: the plan document's ``summary`` alone, so lists need not read the whole document
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the run of its Run now (applied, or refused because an input moved): used up either way
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -175,6 +175,34 @@ def _sync(name: str, changes: bool, database: str | None) -> int:
     return 0
 
 
+@companies.command("preview")
+@click.argument("name")
+@click.option("--allow-deletions", is_flag=True, help="let the plan through deletions over the limit (R13b)")
+@click.option("--database", "database", metavar="URL", help=DATABASE_HELP)
+def preview(name: str, allow_deletions: bool, database: str | None) -> None:
+    """Put a preview of company NAME on the queue (what a full sync would do; the admin page
+    shows it and its Run now applies exactly it); print its job id."""
+    _boundary(_preview)(name, allow_deletions, database)
+
+
+def _preview(name: str, allow_deletions: bool, database: str | None) -> int:
+    from personio360.cli.main import _console
+    from personio360.service.tasks import defer, opened
+
+    registry = _deployment(database)
+    try:
+        registry.get(name)
+        with opened(registry.database) as app:
+            job_id, new = defer(app, name, "preview", allow_deletions=allow_deletions)
+    finally:
+        registry.database.close()
+    if new:
+        _console().print(f"Queued a preview of {name}: job {job_id}")
+    else:
+        _console().print(f"A preview of {name} is already waiting: job {job_id}")
+    return 0
+
+
 @companies.command("jobs")
 @click.argument("name", required=False)
 @click.option("--limit", type=int, default=30, show_default=True, help="how many jobs to list")
@@ -219,33 +247,57 @@ def _worker(concurrency: int, stalled_after: float, database: str | None) -> int
 
 
 def serve_companies(host: str, port: int, database: str | None) -> int:
-    """``serve --companies``: every company's webhook receivers; each recorded event queues one
-    changes run of its company."""
+    """``serve --companies``: every company's webhook receivers (each recorded event queues one
+    changes run of its company) and, with ``PERSONIO360_ADMIN_PASSWORD`` set, the deployment's
+    admin page: the companies at ``/``, each company's pages at ``/companies/NAME/``."""
+    import os
+
     import uvicorn
     from rich.console import Console
 
+    from personio360.service.limits import DeploymentLimit
     from personio360.service.sealing import Sealer
     from personio360.service.tasks import defer, opened
-    from personio360.web.company_hooks import CompanyHooks, create_companies_app
+    from personio360.web.auth import PASSWORD_ENV, SessionCodec, Throttle, admin_password
+    from personio360.web.companies_admin import CompanyPages, create_deployment_app
+    from personio360.web.company_hooks import CompanyHooks
+    from personio360.web.site import Gate
+    from personio360.wiring import share_personio_budget
 
+    password = admin_password(os.environ) if os.environ.get(PASSWORD_ENV) else None
     sealer = Sealer.from_environ()
     registry = _deployment(database)
+    console = Console(highlight=False, soft_wrap=True)
+    budget: DeploymentLimit | None = None
     try:
         registry.migrate()
+        budget = DeploymentLimit(registry.database)  # the pages' Personio reads count as the workers' do
+        share_personio_budget(budget)
         with opened(registry.database) as app:
 
             def queue_changes(company: str) -> None:
                 defer(app, company, "changes")  # already waiting: the queueing lock coalesces
 
             hooks = CompanyHooks(registry, sealer, queue_changes)
-            Console(highlight=False, soft_wrap=True).print(
-                f"personio360 webhook receivers of every company on http://{host}:{port}/companies/NAME/hooks/"
-                "; stop with Ctrl-C.")
+            gate = Gate(password, codec=SessionCodec(), throttle=Throttle()) if password is not None else None
+            pages = CompanyPages(registry, sealer, app, gate) if gate is not None else None
+            console.print(f"personio360 webhook receivers of every company on http://{host}:{port}"
+                          "/companies/NAME/hooks/; stop with Ctrl-C.")
+            if pages is not None:
+                console.print(f"The deployment's admin page on http://{host}:{port}/ "
+                              f"(sign in with {PASSWORD_ENV}).")
+            else:
+                console.print(f"No admin page: {PASSWORD_ENV} is not set (the receivers need none).")
             try:
-                uvicorn.run(create_companies_app(hooks), host=host, port=port, log_level="warning",
+                uvicorn.run(create_deployment_app(hooks, pages), host=host, port=port, log_level="warning",
                             proxy_headers=True)
             finally:
                 hooks.close()
+                if pages is not None:
+                    pages.close()
     finally:
+        share_personio_budget(None)
+        if budget is not None:
+            budget.close()
         registry.database.close()
     return 0

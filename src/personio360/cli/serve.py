@@ -21,15 +21,17 @@ CONFIG_HELP = "config file (default: $PERSONIO360_CONFIG, else ./personio360.tom
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=int, default=8360, show_default=True, help="port to listen on")
 @click.option("--companies", "companies", is_flag=True,
-              help="a multi-company deployment: every company's webhook receivers (issue 15)")
+              help="a multi-company deployment: its admin page and every company's webhook receivers "
+              "(issue 15)")
 @click.option("--database", "database", metavar="URL",
               help="with --companies: the deployment's PostgreSQL (default: $PERSONIO360_DATABASE_URL)")
 def serve(config: str | None, host: str, port: int, companies: bool, database: str | None) -> None:
     """Serve the admin page: set up, activate groups, preview, run, and read every run.
 
     Sign in with the password in PERSONIO360_ADMIN_PASSWORD (12 characters or more).
-    With --companies: the webhook receivers of every company of the deployment, each at
-    /companies/NAME/hooks/personio and /companies/NAME/hooks/360learning.
+    With --companies: the deployment's admin page (the companies at /, each company's pages at
+    /companies/NAME/, the same password; without it set, no page) and the webhook receivers of
+    every company, each at /companies/NAME/hooks/personio and /companies/NAME/hooks/360learning.
     """
     from personio360.cli import main  # at call time: main registers this command
 

@@ -6,6 +6,10 @@ the groups and their activation, the change feed and ``webhooks status`` (R17), 
 (``prepare_plan`` saved as a plan document, issue 8) and Run now (``run_sync`` bound to
 exactly that document), the run history (R16) and ``explain``. Routes only call these
 methods and render what they return.
+
+On a deployment's pages (issue 15) ``queue`` is set: Preview and Run now then put jobs on the
+queue (``web/queued.py``) instead of running in this process, and the preview shown is the
+latest one a job stored in the company's store. The other services are the same.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 __all__ = ["Admin", "FeedView", "Found", "GroupView", "PeopleReport", "Preview", "ReportLine", "RunView",
            "WebhookView"]
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -44,7 +49,7 @@ from personio360.subscriptions import (
 )
 from personio360.sync.check import CheckResult, run_checks
 from personio360.sync.explain import Explanation, explain
-from personio360.sync.operations import AdoptUser, CreateUser
+from personio360.sync.operations import AdoptUser, CreateUser, Plan
 from personio360.sync.report import RunReport
 from personio360.sync.run import Prepared, prepare_plan, run_sync
 from personio360.sync.run_changes import run_changes
@@ -53,6 +58,7 @@ from personio360.sync.scope import in_scope
 from personio360.web import present
 from personio360.web.jobs import Job, Jobs
 from personio360.web.present import Person, Row, by_person, error_rows, plan_rows, run_rows
+from personio360.web.queued import JobQueue, Queued, QueuedPreview, preview_view
 from personio360.wiring import Context
 
 log = logging.getLogger("personio360.web")
@@ -92,6 +98,10 @@ class Preview:
     settings: Settings
     #: the plan's operations per person, as the pages show them (made once, with the preview)
     people: list[Person]
+
+    @property
+    def plan(self) -> Plan:
+        return self.prepared.plan
 
     def saved(self) -> SavedPlan:
         """The previewed plan as a saved plan: what Run now hands to ``run_sync`` (issue 8)."""
@@ -176,6 +186,8 @@ class Admin:
     preview: Preview | None = None
     next_run: dt.datetime | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    #: a deployment's queue (issue 15): Preview and Run now become its jobs; None: this process runs them
+    queue: JobQueue | None = None
     _names: tuple[float, dict[str, str]] | None = None
     _recorded: dict[int, dict[int, str]] = field(default_factory=dict)
     _managed: tuple[object, float, int] | None = None
@@ -183,6 +195,7 @@ class Admin:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _timetable: Timetable | None = None
     _webhooks: tuple[float, WebhookView] | None = None
+    _stored: QueuedPreview | None = None
 
     # --- the integration (R10, R11) and group activation --------------------------------
 
@@ -286,7 +299,9 @@ class Admin:
 
     # --- Preview and Run now (R13c, issue 8) ---------------------------------------------
 
-    def start_preview(self, *, allow_deletions: bool = False) -> Job:
+    def start_preview(self, *, allow_deletions: bool = False) -> Job | Queued:
+        if self.queue is not None:
+            return self.queue.defer("preview", allow_deletions=allow_deletions)
         return self.jobs.start("preview", lambda _job: self._preview(allow_deletions))
 
     def _preview(self, allow_deletions: bool) -> Preview:
@@ -302,8 +317,12 @@ class Admin:
         self._last_names = names
         return self.preview
 
-    def start_run(self) -> Job:
-        """Run now: apply exactly the previewed plan, or refuse (nothing written) if it moved."""
+    def start_run(self, *, preview_id: int | None = None) -> Job | Queued:
+        """Run now: apply exactly the previewed plan, or refuse (nothing written) if it moved.
+        On a deployment's page, ``preview_id`` is the stored preview the page showed: Run now
+        applies that one only, never a newer one its administrator has not seen."""
+        if self.queue is not None:
+            return self._queue_run(self.queue, preview_id)
         preview = self.preview
         if preview is None:
             raise ConfigError("there is no preview to apply", hint="press Preview, review it, then Run now")
@@ -319,6 +338,37 @@ class Admin:
         finally:
             if self.preview is preview:
                 self.preview = None
+
+    def _queue_run(self, queue: JobQueue, preview_id: int | None) -> Queued:
+        stored = self.ctx.store.previews.latest()
+        if stored is None or not stored.appliable:
+            raise ConfigError("there is no preview to apply",
+                              hint="press Preview, wait for its job to finish, review it, then Run now")
+        if preview_id is not None and preview_id != stored.id:
+            raise ConfigError(f"preview {preview_id} is no longer the latest: preview {stored.id} "
+                              "was made since",
+                              hint="review the latest preview on the overview, then Run now")
+        return queue.defer("apply", preview=stored.id)
+
+    def shown_preview(self) -> Preview | QueuedPreview | None:
+        """The preview the pages show: this process's, or on a deployment's page the latest a
+        preview job stored (its document read again only when a newer one was made or used)."""
+        if self.queue is None:
+            return self.preview
+        latest = self.ctx.store.previews.latest()
+        if latest is None:
+            return None
+        cached = self._stored
+        if cached is None or cached.id != latest.id:
+            full = self.ctx.store.previews.get(latest.id)
+            if full is None:
+                return None
+            cached = preview_view(full, Names(groups=self.group_names()))
+            self._stored = cached
+        if cached.run_id != latest.run_id:
+            cached = dataclasses.replace(cached, run_id=latest.run_id)
+            self._stored = cached
+        return cached
 
     def run_scheduled(self) -> RunReport:
         """One scheduled run (R12, production only): a fresh plan, applied under the store's lock."""

@@ -1,13 +1,14 @@
 """The admin page's ASGI app (issue 9): Starlette, Jinja2 templates, plain forms, no JavaScript.
 
 ``create_app(admin, password)`` is what ``personio360 serve`` runs under uvicorn and what the
-tests serve on 127.0.0.1. Every response carries headers that keep the pages out of frames,
+tests serve on 127.0.0.1; ``company_pages`` is one company's same pages on a deployment's server
+(``web/companies_admin.py``). Every response carries headers that keep the pages out of frames,
 caches and other origins' scripts.
 """
 
 from __future__ import annotations
 
-__all__ = ["create_app"]
+__all__ = ["STATIC", "SecurityHeaders", "company_pages", "create_app"]
 
 from pathlib import Path
 
@@ -20,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from personio360.web.admin import Admin
 from personio360.web.auth import SessionCodec, Throttle
 from personio360.web.hooks import Receivers, hook_routes
-from personio360.web.observe import attach, observe_routes
-from personio360.web.routes import routes
-from personio360.web.site import Site
+from personio360.web.observe import attach, notification_routes, observe_routes
+from personio360.web.routes import page_routes, routes
+from personio360.web.site import Gate, Site
 
 STATIC = Path(__file__).parent / "static"
 _HEADERS = {
@@ -34,7 +35,7 @@ _HEADERS = {
 }
 
 
-class _SecurityHeaders:
+class SecurityHeaders:
     """Adds ``_HEADERS`` to every response, and ``no-store`` to every page (they show personal data)."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -66,9 +67,22 @@ def create_app(admin: Admin, password: str, *, throttle: Throttle | None = None,
     app = Starlette(
         routes=[*routes, *hook_routes, *observe_routes,
                 Mount("/static", app=StaticFiles(directory=STATIC), name="static")],
-        middleware=[Middleware(_SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders)],
     )
-    app.state.site = Site(admin, password, codec=codec or SessionCodec(), throttle=throttle or Throttle())
+    gate = Gate(password, codec=codec or SessionCodec(), throttle=throttle or Throttle(),
+                environment=admin.settings.environment)
+    app.state.gate = gate
+    app.state.site = Site(admin, gate)
     app.state.hooks = Receivers.of(admin)
     attach(app)  # /metrics over this store (issue 14)
+    return app
+
+
+def company_pages(admin: Admin, gate: Gate, company: str) -> Starlette:
+    """One company's pages on a deployment's server, behind the deployment's ``gate``: the same
+    routes as a single company's, without its sign-in, receivers and probes (the deployment
+    serves its own, once for every company)."""
+    app = Starlette(routes=[*page_routes, *notification_routes])
+    app.state.gate = gate
+    app.state.site = Site(admin, gate, company=company)
     return app

@@ -8,11 +8,12 @@ company is refused (404) and nothing is recorded. A company's ``[webhooks] publi
 ``https://<host>/companies/<name>``, so ``webhooks setup`` registers exactly these addresses.
 A recorded event puts one changes run of that company on the queue (its queueing lock
 coalesces a burst); the deferring happens on a thread of its own, never on the event loop.
+The deployment's server that routes here is ``web/companies_admin.py``.
 """
 
 from __future__ import annotations
 
-__all__ = ["CompaniesApp", "CompanyHooks", "create_companies_app"]
+__all__ = ["CompanyHooks", "deliver"]
 
 import logging
 import queue
@@ -21,9 +22,7 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from personio360.config import load_webhook_secrets
@@ -97,54 +96,18 @@ class CompanyHooks:
             store.close()
 
 
-class _Dispatch:
-    """``/companies/<name>/...``: the rest of the path handed to that company's receivers."""
-
-    def __init__(self, hooks: CompanyHooks) -> None:
-        self.hooks = hooks
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        parts = path.split("/", 3)  # "", "companies", name, rest
-        if scope["type"] != "http" or len(parts) < 4 or parts[1] != "companies":
-            await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
-            return
-        try:
-            app = await _in_thread(self.hooks.app_of, parts[2])
-        except Personio360Error as exc:  # e.g. its credentials do not open: the sender retries
-            log.error("company %s cannot receive webhooks: %s", parts[2], exc)
-            await JSONResponse({"error": "not recorded; retry later"}, status_code=503)(scope, receive, send)
-            return
-        if app is None:
-            log.warning("webhook for an unknown company %r refused", parts[2])
-            await JSONResponse({"error": "unknown company"}, status_code=404)(scope, receive, send)
-            return
-        await app({**scope, "path": "/" + parts[3], "raw_path": ("/" + parts[3]).encode()}, receive, send)
-
-
-async def _in_thread(function: Callable[[str], Starlette | None], name: str) -> Starlette | None:
-    return await run_in_threadpool(function, name)
-
-
-async def _health(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-class CompaniesApp:
-    """``serve --companies``: every company's receivers under ``/companies/<name>/hooks/...``,
-    ``/healthz`` beside them; anything else is 404."""
-
-    def __init__(self, hooks: CompanyHooks) -> None:
-        self.hooks = hooks
-        self._dispatch = _Dispatch(hooks)
-        self._rest = Starlette(routes=[Route("/healthz", _health)])
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/companies/"):
-            await self._dispatch(scope, receive, send)
-        else:
-            await self._rest(scope, receive, send)
-
-
-def create_companies_app(hooks: CompanyHooks) -> CompaniesApp:
-    return CompaniesApp(hooks)
+async def deliver(hooks: CompanyHooks, name: str, path: str, scope: Scope, receive: Receive,
+                  send: Send) -> None:
+    """A delivery to ``/companies/<name><path>`` (``path``: ``/hooks/...``) handed to that
+    company's receivers; never behind the admin's session (each receiver verifies its own)."""
+    try:
+        app = await run_in_threadpool(hooks.app_of, name)
+    except Personio360Error as exc:  # e.g. its credentials do not open: the sender retries
+        log.error("company %s cannot receive webhooks: %s", name, exc)
+        await JSONResponse({"error": "not recorded; retry later"}, status_code=503)(scope, receive, send)
+        return
+    if app is None:
+        log.warning("webhook for an unknown company %r refused", name)
+        await JSONResponse({"error": "unknown company"}, status_code=404)(scope, receive, send)
+        return
+    await app({**scope, "path": path, "raw_path": path.encode(), "root_path": ""}, receive, send)

@@ -4,7 +4,7 @@ personal), and the admin page's Notifications: the targets (masked), Send test, 
 
 from __future__ import annotations
 
-__all__ = ["attach", "observe_routes"]
+__all__ = ["attach", "notification_routes", "observe_routes", "probe_routes"]
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
@@ -18,7 +18,7 @@ from personio360.errors import Personio360Error
 from personio360.notify import metrics
 from personio360.web.auth import Session
 from personio360.web.routes import _action, _page
-from personio360.web.site import Site
+from personio360.web.site import Site, here
 
 #: How many sent notifications the page lists.
 SHOWN = 30
@@ -70,13 +70,19 @@ async def send_test(request: Request, site: Site, session: Session) -> Response:
         return site.render(request, session, "error.html", status_code=409, title="Not sent",
                            message=f"{exc}" + (f" Fix: {exc.hint}." if exc.hint else ""))
     failed = sum(not r.ok for r in results)
-    return RedirectResponse(f"/notifications?tested={len(results)}&failed={failed}#sent", status_code=303)
+    return RedirectResponse(here(request, f"/notifications?tested={len(results)}&failed={failed}#sent"),
+                            status_code=303)
 
 
-observe_routes = [
+#: for orchestrators and Prometheus, no sign-in: a single company's server only
+probe_routes = [
     Route("/metrics", metrics_page, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+]
+#: a company's Notifications page (also each company's of a deployment)
+notification_routes = [
     Route("/notifications", notifications, methods=["GET"]),
     Route("/notifications/test", send_test, methods=["POST"]),
 ]
+observe_routes = [*probe_routes, *notification_routes]

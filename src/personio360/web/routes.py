@@ -2,11 +2,15 @@
 
 Every page but sign-in needs the signed-in session; every POST carries the session's CSRF
 token (``auth.check_csrf``) and is refused with 403 otherwise, before anything runs.
+Sign-in (``signin_routes``) is the server's (``Gate``); the pages (``page_routes``) are one
+company's (``Site``): a single company's at ``/``, or each company's of a deployment at
+``/companies/<name>/`` (``web/companies_admin.py``), so their links and redirects are made
+with ``here`` under the ASGI ``root_path``.
 """
 
 from __future__ import annotations
 
-__all__ = ["routes"]
+__all__ = ["page_routes", "routes", "signed_in", "signin_routes"]
 
 import datetime as dt
 import json
@@ -27,7 +31,8 @@ from personio360.web import present
 from personio360.web.admin import Admin, WebhookView
 from personio360.web.auth import Session, check_csrf, password_matches
 from personio360.web.jobs import BusyError
-from personio360.web.site import Site
+from personio360.web.queued import JobQueue, Queued, QueuedPreview
+from personio360.web.site import Gate, Site, here
 
 Handler = Callable[[Request, Site, Session], Awaitable[Response]]
 #: People per page on the Preview and run pages.
@@ -36,15 +41,23 @@ PAGE_ROWS = 100
 RUN_KINDS = ("full", "changes")
 
 
+def signed_in(request: Request, gate: Gate) -> Session | Response:
+    """The signed-in administrator's session, or the way to sign in and come back here."""
+    session = gate.codec.read(request)
+    if session is None or not session.admin:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    return session
+
+
 def _page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """A page for the signed-in admin; others go to sign-in, then come back here."""
 
     async def endpoint(request: Request) -> Response:
         site: Site = request.app.state.site
-        session = site.codec.read(request)
-        if session is None or not session.admin:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+        session = signed_in(request, site.gate)
+        if isinstance(session, Response):
+            return session
         return await handler(request, site, session)
 
     return endpoint
@@ -74,7 +87,7 @@ def _action(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def signin_page(request: Request) -> Response:
-    site: Site = request.app.state.site
+    site: Gate = request.app.state.gate
     session = site.codec.read(request)
     if session is not None and session.admin:
         return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
@@ -86,7 +99,7 @@ async def signin_page(request: Request) -> Response:
 
 
 async def signin(request: Request) -> Response:
-    site: Site = request.app.state.site
+    site: Gate = request.app.state.gate
     session = site.codec.read(request)
     form = await request.form()
     target = _next(str(form.get("next") or ""))
@@ -114,10 +127,16 @@ async def signin(request: Request) -> Response:
     return admitted
 
 
-@_action
-async def signout(request: Request, site: Site, _session: Session) -> Response:
+async def signout(request: Request) -> Response:
+    gate: Gate = request.app.state.gate
+    session = gate.codec.read(request)
+    form = await request.form()
+    if not check_csrf(session, form.get("csrf")):
+        return gate.render(request, session, "error.html", status_code=403, title="Refused",
+                           message="This form was not sent by this page, or it expired: nothing was "
+                           "changed. Go back, reload the page, and try again.")
     response = RedirectResponse("/signin", status_code=303)
-    site.codec.write(response, request, Session.new())
+    gate.codec.write(response, request, Session.new())
     return response
 
 
@@ -136,7 +155,7 @@ async def overview(request: Request, site: Site, session: Session) -> Response:
     admin = site.admin
     last, managed = await run_in_threadpool(lambda: (admin.last_run(), admin.managed_users()))
     errors = await run_in_threadpool(admin.run_errors, last.id) if last and last.counts.get("errors") else []
-    preview = admin.preview
+    preview = await run_in_threadpool(admin.shown_preview)
     names = admin.names() if preview else None
     context: dict[str, Any] = {
         "title": "Overview", "last": last, "managed": managed, "job": admin.jobs.current,
@@ -145,7 +164,14 @@ async def overview(request: Request, site: Site, session: Session) -> Response:
         "preview": preview,
     }
     context.update(await run_in_threadpool(_feed, admin))
-    if preview is not None and names is not None:
+    if admin.queue is not None:  # a deployment's page (issue 15): its jobs are on the queue
+        context.update(await run_in_threadpool(_queue, admin.queue, request))
+    if isinstance(preview, QueuedPreview):
+        context.update(counts=preview.counts, people=preview.people[:10], people_total=len(preview.people),
+                       held=preview.held[:200], plan_errors=preview.error_rows[:20],
+                       used_by=await run_in_threadpool(admin.ctx.store.runs.summary, preview.run_id)
+                       if preview.run_id is not None else None)
+    elif preview is not None and names is not None:
         plan = preview.prepared.plan
         context.update(
             counts=present.plan_counts(plan), people=preview.people[:10], people_total=len(preview.people),
@@ -153,6 +179,17 @@ async def overview(request: Request, site: Site, session: Session) -> Response:
             plan_errors=present.error_rows([_record(e) for e in plan.errors[:20]], names),
         )
     return site.render(request, session, "overview.html", **context)
+
+
+def _queue(queue: JobQueue, request: Request) -> dict[str, Any]:
+    """The company's jobs on the queue, its next run by the deployment's timetable, and the job
+    just queued from this page (its id, from the redirect)."""
+    params = request.query_params
+    queued = _int(params.get("queued"), 0) or None
+    waiting = _int(params.get("waiting"), 0) or None
+    jobs = list(queue.jobs())
+    return {"queue_jobs": jobs, "queue_busy": any(j.active for j in jobs), "next_run": queue.next_run(),
+            "queued_id": queued, "waiting_id": waiting}
 
 
 def _feed(admin: Admin) -> dict[str, Any]:
@@ -176,9 +213,9 @@ def _webhooks(view: WebhookView) -> dict[str, Any]:
 
 @_page
 async def preview_page(request: Request, site: Site, session: Session) -> Response:
-    preview = site.admin.preview
-    if preview is None:
-        return RedirectResponse("/", status_code=303)
+    preview = await run_in_threadpool(site.admin.shown_preview)
+    if preview is None or preview.plan is None:
+        return RedirectResponse(here(request, "/"), status_code=303)
     query = request.query_params.get("q", "").strip()
     people = [p for p in preview.people if any(r.matches(query) for r in p.rows)] if query else preview.people
     page = _int(request.query_params.get("page"), 1)
@@ -195,19 +232,24 @@ async def start_preview(request: Request, site: Site, session: Session) -> Respo
 
 @_action
 async def start_run(request: Request, site: Site, session: Session) -> Response:
-    return _start(request, site, session, site.admin.start_run)
+    shown = _int(str(request.state.form.get("preview") or ""), 0) or None  # the preview on the page
+    return _start(request, site, session, lambda: site.admin.start_run(preview_id=shown))
 
 
 def _start(request: Request, site: Site, session: Session, start: Callable[[], object]) -> Response:
-    """Start the job, then back to the Overview, which shows its progress (or the job in the way)."""
+    """Start the job (or put it on the queue: the Overview then says its id), then back to the
+    Overview, which shows its progress (or the job in the way)."""
     try:
-        start()
+        started = start()
     except BusyError:
-        pass
+        started = None
     except Personio360Error as exc:
         return site.render(request, session, "error.html", status_code=409, title="Not started",
                            message=f"{exc}" + (f" Fix: {exc.hint}." if exc.hint else ""))
-    return RedirectResponse("/", status_code=303)
+    if isinstance(started, Queued):
+        word = "queued" if started.new else "waiting"
+        return RedirectResponse(here(request, f"/?{word}={started.job_id}#jobs"), status_code=303)
+    return RedirectResponse(here(request, "/"), status_code=303)
 
 
 # --- Integration -----------------------------------------------------------------------
@@ -227,20 +269,20 @@ async def integration(request: Request, site: Site, session: Session) -> Respons
 async def read_webhooks(request: Request, site: Site, _session: Session) -> Response:
     """Read our webhook subscriptions again now (``webhooks status``), past the page's cache."""
     await run_in_threadpool(lambda: site.admin.webhooks(fresh=True))
-    return RedirectResponse("/integration#webhooks", status_code=303)
+    return RedirectResponse(here(request, "/integration#webhooks"), status_code=303)
 
 
 @_action
 async def verify(request: Request, site: Site, _session: Session) -> Response:
     await run_in_threadpool(site.admin.verify)
-    return RedirectResponse("/integration#checks", status_code=303)
+    return RedirectResponse(here(request, "/integration#checks"), status_code=303)
 
 
 @_action
 async def switch_group(request: Request, site: Site, _session: Session) -> Response:
     enabled = request.state.form.get("enabled") == "1"
     await run_in_threadpool(site.admin.set_active, request.path_params["group_id"], enabled)
-    return RedirectResponse("/integration#groups", status_code=303)
+    return RedirectResponse(here(request, "/integration#groups"), status_code=303)
 
 
 # --- Runs ------------------------------------------------------------------------------
@@ -316,10 +358,12 @@ def _record(error: EmployeeError) -> ErrorRecord:
     return ErrorRecord(error.employee_id, error.code, error.message)
 
 
-routes = [
+signin_routes = [
     Route("/signin", signin_page, methods=["GET"]),
     Route("/signin", signin, methods=["POST"]),
     Route("/signout", signout, methods=["POST"]),
+]
+page_routes = [
     Route("/", overview, methods=["GET"]),
     Route("/preview", preview_page, methods=["GET"]),
     Route("/preview", start_preview, methods=["POST"]),
@@ -333,3 +377,4 @@ routes = [
     Route("/runs/{run_id:int}.{kind:str}", run_download, methods=["GET"]),
     Route("/people", people, methods=["GET"]),
 ]
+routes = [*signin_routes, *page_routes]

@@ -182,6 +182,19 @@ def test_signed_out_visitors_go_to_sign_in_and_unknown_companies_are_404(deploym
     assert back.headers["location"] == "/companies/acme/runs"
 
 
+def test_a_company_removed_while_its_pages_are_open_is_404_at_the_next_visit(deployment: Deployment) -> None:
+    """``companies remove`` while the server runs: the company's next page is the 404, and the
+    list no longer shows it."""
+    with signed_in(deployment) as client:
+        assert client.get("/companies/beta/runs").status_code == 200
+        deployment.registry.remove("beta")
+        gone = client.get("/companies/beta/runs")
+        listed = client.get("/")
+    assert gone.status_code == 404
+    assert 'href="/companies/beta/"' not in listed.text
+    assert 'href="/companies/acme/"' in listed.text
+
+
 def test_a_forged_form_on_a_company_page_queues_nothing(deployment: Deployment) -> None:
     """A signed-in session's POST without its CSRF token is refused (403) and queues no job."""
     with signed_in(deployment) as client:

@@ -52,6 +52,7 @@ from personio360.web.company_hooks import CompanyHooks, deliver
 from personio360.web.queued import Queued, QueuedJob
 from personio360.web.routes import signed_in, signin_routes
 from personio360.web.site import Gate
+from personio360.wiring import open_context
 
 log = logging.getLogger("personio360.web")
 #: jobs listed on a company's Overview
@@ -91,30 +92,31 @@ class CompanyQueue:
 
 class CompanyPages:
     """Each company's pages, opened on its first visit (its credentials, clients and store) and
-    kept; a company removed from the registry is closed and gone at its next visit."""
+    kept; a company removed from the registry is closed and gone at its next visit, and one added
+    again (a new config) is opened again."""
 
     def __init__(self, registry: Registry, sealer: Sealer, queue: procrastinate.App, gate: Gate) -> None:
         self.registry = registry
         self.sealer = sealer
         self.queue = queue
         self.gate = gate
-        self._open: dict[str, tuple[contextlib.ExitStack, Starlette]] = {}
+        self._open: dict[str, tuple[dt.datetime, contextlib.ExitStack, Starlette]] = {}
         self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()
 
     def app_of(self, name: str) -> Starlette | None:
         """Company ``name``'s pages; None when there is no such company (any more)."""
         with self._lock:
-            if not self._exists(name):
+            added = self._added_at(name)
+            if added is None or (name in self._open and self._open[name][0] != added):
                 self._forget(name)
+            if added is None:
                 return None
             if name not in self._open:
-                self._open[name] = self._opened(name)
-            return self._open[name][1]
+                self._open[name] = (added, *self._opened(name))
+            return self._open[name][2]
 
     def _opened(self, name: str) -> tuple[contextlib.ExitStack, Starlette]:
-        from personio360.wiring import open_context  # noqa: PLC0415 (the composition root)
-
         target = self.registry.target(name, self.sealer)
         # the registry scopes the store; checked here too, as no page of A may read B's rows
         assert target.settings.state_url == company_state_url(self.registry.database.url, name)
@@ -141,17 +143,17 @@ class CompanyPages:
         return [s for s in company_statuses(self.registry, store_of=self.store_of)
                 if may_see(session, s.company.name)]
 
-    def _exists(self, name: str) -> bool:
+    def _added_at(self, name: str) -> dt.datetime | None:
+        """When the company was registered; None: there is no such company."""
         try:
-            self.registry.get(name)
+            return self.registry.get(name).added_at
         except ConfigError:
-            return False
-        return True
+            return None
 
     def _forget(self, name: str) -> None:
         opened = self._open.pop(name, None)
         if opened is not None:
-            opened[0].close()
+            opened[1].close()
         store = self._stores.pop(name, None)
         if store is not None:
             store.close()

@@ -23,6 +23,13 @@ Last, R18 (issue 16, ``benchmarks/writeback.py``, in a child process): write-bac
 ``--size`` employees with ``--completions`` new completions, in calls (the 360Learning reads
 follow the pages of new completions, not the users; one Personio write per changed value).
 ``--only r18`` runs only that.
+
+Then many companies (issue 15, ``benchmarks/companies.py``, in a child process): 20 companies of
+500 employees, each with its own emulators at the published limits, first syncs run side by
+side by two ``personio360 worker`` processes over the machine's PostgreSQL: wall time against
+the slowest company's own floor, each worker's peak memory, 429s, and a second sync of each
+that makes no write. Skipped, and said so, without a PostgreSQL. ``--only companies`` runs
+only that.
 """
 
 from __future__ import annotations
@@ -60,13 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential", action="store_true", help="run the small sync alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--only", choices=("all", "full", "r17", "r18"), default="all",
+    parser.add_argument("--only", choices=("all", "full", "r17", "r18", "companies"), default="all",
                         help="full: the syncs and planning; r17: the large initial sync, then R17; "
-                        "r18: the write-back alone")
+                        "r18: the write-back alone; companies: many companies on two workers alone")
     parser.add_argument("--edits", type=int, default=100, help="R17: edits timed per way (default 100)")
     parser.add_argument("--poll", type=float, default=10.0, help="R17: poll_every in seconds (default 10)")
     parser.add_argument("--completions", type=int, default=2000,
                         help="R18: new completions to write back (default 2000)")
+    parser.add_argument("--companies", type=int, default=20,
+                        help="issue 15: companies synced side by side (default 20)")
+    parser.add_argument("--company-size", type=int, default=500,
+                        help="issue 15: employees of each company (default 500)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -81,10 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(large.sync(f"initial sync {args.size}"))
             _progress(runs[-1], started)
             notes["r17"] = _r17(large, args, started)
-    elif args.only != "r18":
+    elif args.only not in ("r18", "companies"):
         planning = _full(args, runs, notes, started)
     if args.only in ("all", "r18"):
         notes["r18"] = _r18(args, started)
+    if args.only in ("all", "companies"):
+        notes["companies"] = _companies(args, started)
     results = {
         "settings": {"latency_s": args.latency, "large_limit_factor": args.factor,
                      "python": platform.python_version(), "machine": platform.machine(),
@@ -95,14 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         "churn": notes.get("churn", {}),
         "r17": notes.get("r17", {}),
         "r18": notes.get("r18", {}),
+        "companies": notes.get("companies", {}),
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print()
     print(render(results))
     print(f"\nfigures written to {args.out} ({results['settings']['total_s']:.0f} s in all)")
     missed = [r["scenario"] for r in [*results["runs"], *results["planning"], *results["r17"].values(),
-                                      *([results["r18"]] if results["r18"] else [])]
-              if r["target_met"] is False]
+                                      *([results["r18"]] if results["r18"] else []),
+                                      *([results["companies"]] if results["companies"] else [])]
+              if r.get("target_met") is False]
     if missed:
         print(f"targets missed: {', '.join(missed)}")
     return 1 if missed and args.strict else 0
@@ -166,6 +181,25 @@ def _r18(args: argparse.Namespace, started: float) -> dict[str, Any]:
     return row
 
 
+def _companies(args: argparse.Namespace, started: float) -> dict[str, Any]:
+    """Many companies on two workers (``benchmarks/companies.py``), in a child process: it hosts
+    the companies' emulators, and the workers are processes of their own."""
+    command = [sys.executable, "-m", "benchmarks.companies", "--companies", str(args.companies),
+               "--size", str(args.company_size), "--latency", str(args.latency)]
+    done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"the companies benchmark failed ({done.returncode})")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if "skipped" in figures:
+        print(f"  many companies: SKIPPED, {figures['skipped']}", flush=True)
+        return figures
+    figures["scenario"] = (f"{figures['companies']} companies x {figures['size']} on "
+                           f"{figures['workers']} workers")
+    print(f"  {figures['scenario']}: {'met' if figures['target_met'] else 'MISSED'} "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
+    return figures
+
+
 def _plan(size: int) -> dict[str, Any]:
     """Planning alone, in a child process so that its peak memory is its own."""
     done = subprocess.run([sys.executable, "-m", "benchmarks.planning", str(size)], cwd=REPO,
@@ -211,9 +245,12 @@ def _plan_verdict(planning: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The one table (then the calls per endpoint) as plain text; R18 alone (``--only r18``)."""
+    """The one table (then the calls per endpoint) as plain text; R18 or the companies alone
+    (``--only r18``, ``--only companies``): their rows only."""
     if not results["runs"] and not results["planning"]:
-        return "\n".join(render_r18(results["r18"])) if results.get("r18") else ""
+        alone = [*(render_r18(results["r18"]) if results.get("r18") else []),
+                 *(render_companies(results["companies"]) if results.get("companies") else [])]
+        return "\n".join(alone)
     head = ("scenario", "employees", "factor", "wall s", "360 reads", "360 writes", "bulk",
             "Personio", "429s", "floor s", "wall/floor", "seq floor s", "peak MB", "target")
     rows = [head]
@@ -249,6 +286,8 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *render_r17(results["r17"])]
     if results.get("r18"):
         lines += ["", *render_r18(results["r18"])]
+    if results.get("companies"):
+        lines += ["", *render_companies(results["companies"])]
     return "\n".join(lines)
 
 
@@ -278,6 +317,31 @@ def render_r18(r18: dict[str, Any]) -> list[str]:
         f"  second pass: 360Learning reads {second['learning360_reads']}, Personio writes "
         f"{second['personio_writes']}",
         f"  {_mark(r18)}",
+    ]
+
+
+def render_companies(many: dict[str, Any]) -> list[str]:
+    """Many companies on one deployment (issue 15): wall against the slowest floor, memory, 429s."""
+    if "skipped" in many:
+        return [f"many companies (issue 15): skipped: {many['skipped']}; start PostgreSQL (or set "
+                "PERSONIO360_BENCH_POSTGRES) and run python -m benchmarks --only companies"]
+    targets, calls, runs = many["targets"], many["calls"], many["run_s"]
+    return [
+        f"many companies (issue 15): {many['scenario']} (--concurrency {many['concurrency']}), first syncs "
+        "at the published limits, each company's own emulators",
+        f"  wall {many['wall_s']:.1f} s (deferred to last finished; runs span {many['runs_span_s']:.1f} s), "
+        f"slowest company's floor {many['slowest_floor_s']:.1f} s ({many['binding']}): "
+        f"{many['ratio']:.2f}x; each run {runs['min']:.1f} / {runs['median']:.1f} / {runs['max']:.1f} s "
+        "(min / median / max)",
+        f"  calls: 360 reads {calls['360 reads']:,}, 360 writes {calls['360 writes']:,}, Personio "
+        f"{many['personio_calls']} (one deployment budget); 429s {many['429s']}",
+        f"  workers' peak RSS {' / '.join(str(m) for m in many['peak_rss_mb'])} MB (after the first syncs "
+        f"{' / '.join(str(m) for m in many['rss_after_first_mb'])}, after the second "
+        f"{' / '.join(str(m) for m in many['rss_after_second_mb'])}); CPU s: workers "
+        f"{' / '.join(str(c) for c in many['worker_cpu_s'])}, emulators {many['emulators_cpu_s']}",
+        f"  second sync of each: {many['second_writes']} writes, {many['converged']} of "
+        f"{many['companies']} converged, {many['second_wall_s']:.1f} s",
+        *(f"  {'met' if t['met'] else 'MISSED'}: {t['target']}" for t in targets.values()),
     ]
 
 

@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/personio360 demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -23,7 +23,7 @@ from personio360.emulators.sandbox import Sandbox
 from personio360.service.sealing import new_key
 
 ADMIN_URL = os.environ.get("PERSONIO360_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-_SKIPPED: list[str] = []
+SKIP_PREFIX = "PostgreSQL tests skipped: "
 
 
 def _postgres_missing() -> str | None:
@@ -36,10 +36,17 @@ def _postgres_missing() -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say plainly, at the end of ``make test``, that the PostgreSQL tests did not run and why."""
-    if _SKIPPED:
+    """Say plainly, at the end of ``make test``, that the PostgreSQL tests did not run and why.
+
+    Read from the skip reports, not from this process's memory: with ``pytest -n`` the tests
+    run in worker processes and only their reports reach the process that prints the summary."""
+    said = [str(report.longrepr[2]).removeprefix("Skipped: ")
+            for report in terminalreporter.stats.get("skipped", []) if isinstance(report.longrepr, tuple)]
+    reasons = [reason for reason in said if reason.startswith(SKIP_PREFIX)]
+    if reasons:
         terminalreporter.write_sep("=", "multi-company PostgreSQL tests skipped", yellow=True)
-        terminalreporter.write_line(f"The tests of tests/service did not run: {_SKIPPED[0]}; "
+        terminalreporter.write_line(f"The tests of tests/service did not run: "
+                                    f"{reasons[0].removeprefix(SKIP_PREFIX)}; "
                                     ".ci/run starts one from Debian's postgresql package.")
 
 
@@ -47,9 +54,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def _database() -> Iterator[str]:
     reason = _postgres_missing()
     if reason:
-        if not _SKIPPED:
-            _SKIPPED.append(reason)
-        pytest.skip(reason)
+        pytest.skip(f"{SKIP_PREFIX}{reason}")
     name = f"p360_test_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

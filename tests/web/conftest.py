@@ -32,7 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
-_SKIPPED: list[str] = []
+SKIP_PREFIX = "browser tests skipped: "
 
 
 def _browser_missing() -> str | None:
@@ -46,10 +46,17 @@ def _browser_missing() -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say plainly, at the end of ``make test``, that the browser tests did not run and why."""
-    if _SKIPPED:
+    """Say plainly, at the end of ``make test``, that the browser tests did not run and why.
+
+    Read from the skip reports, not from this process's memory: with ``pytest -n`` the tests
+    run in worker processes and only their reports reach the process that prints the summary."""
+    said = [str(report.longrepr[2]).removeprefix("Skipped: ")
+            for report in terminalreporter.stats.get("skipped", []) if isinstance(report.longrepr, tuple)]
+    reasons = [reason for reason in said if reason.startswith(SKIP_PREFIX)]
+    if reasons:
         terminalreporter.write_sep("=", "admin page browser tests skipped", yellow=True)
-        terminalreporter.write_line(f"The browser tests of tests/web did not run: {_SKIPPED[0]}.")
+        terminalreporter.write_line(f"The browser tests of tests/web did not run: "
+                                    f"{reasons[0].removeprefix(SKIP_PREFIX)}.")
 
 
 class Clock:
@@ -122,8 +129,7 @@ def browser() -> Iterator[Any]:
     """Headless Chromium (Debian's), shared by the whole session."""
     missing = _browser_missing()
     if missing:
-        _SKIPPED.append(missing)
-        pytest.skip(f"browser tests skipped: {missing}")
+        pytest.skip(f"{SKIP_PREFIX}{missing}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -21,6 +21,7 @@ import stamina
 
 from personio360.emulators.sandbox import Sandbox
 from personio360.service.sealing import new_key
+from skips import say_skipped
 
 ADMIN_URL = os.environ.get("PERSONIO360_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SKIP_PREFIX = "PostgreSQL tests skipped: "
@@ -36,18 +37,10 @@ def _postgres_missing() -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say plainly, at the end of ``make test``, that the PostgreSQL tests did not run and why.
-
-    Read from the skip reports, not from this process's memory: with ``pytest -n`` the tests
-    run in worker processes and only their reports reach the process that prints the summary."""
-    said = [str(report.longrepr[2]).removeprefix("Skipped: ")
-            for report in terminalreporter.stats.get("skipped", []) if isinstance(report.longrepr, tuple)]
-    reasons = [reason for reason in said if reason.startswith(SKIP_PREFIX)]
-    if reasons:
-        terminalreporter.write_sep("=", "multi-company PostgreSQL tests skipped", yellow=True)
-        terminalreporter.write_line(f"The tests of tests/service did not run: "
-                                    f"{reasons[0].removeprefix(SKIP_PREFIX)}; "
-                                    ".ci/run starts one from Debian's postgresql package.")
+    """Say plainly, at the end of ``make test``, that the PostgreSQL tests did not run and why."""
+    say_skipped(terminalreporter, SKIP_PREFIX, "multi-company PostgreSQL tests skipped",
+                "The tests of tests/service did not run: {reason}; "
+                ".ci/run starts one from Debian's postgresql package.")
 
 
 @pytest.fixture(scope="session")

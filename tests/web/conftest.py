@@ -26,6 +26,7 @@ from personio360.web.admin import Admin
 from personio360.web.app import create_app
 from personio360.web.auth import Throttle
 from personio360.wiring import open_context
+from skips import say_skipped
 
 PASSWORD = "correct horse battery staple"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -46,17 +47,9 @@ def _browser_missing() -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say plainly, at the end of ``make test``, that the browser tests did not run and why.
-
-    Read from the skip reports, not from this process's memory: with ``pytest -n`` the tests
-    run in worker processes and only their reports reach the process that prints the summary."""
-    said = [str(report.longrepr[2]).removeprefix("Skipped: ")
-            for report in terminalreporter.stats.get("skipped", []) if isinstance(report.longrepr, tuple)]
-    reasons = [reason for reason in said if reason.startswith(SKIP_PREFIX)]
-    if reasons:
-        terminalreporter.write_sep("=", "admin page browser tests skipped", yellow=True)
-        terminalreporter.write_line(f"The browser tests of tests/web did not run: "
-                                    f"{reasons[0].removeprefix(SKIP_PREFIX)}.")
+    """Say plainly, at the end of ``make test``, that the browser tests did not run and why."""
+    say_skipped(terminalreporter, SKIP_PREFIX, "admin page browser tests skipped",
+                "The browser tests of tests/web did not run: {reason}.")
 
 
 class Clock:
@@ -124,9 +117,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(server.url, sb, admin, clock, academy, shots)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's), shared by the whole session."""
+    """Headless Chromium (Debian's), shared by one file's tests.
+
+    Not by the whole session: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, and a later test of another folder in the same process (``pytest
+    -n`` sends any file to any worker) that runs asyncio itself (procrastinate's sync calls)
+    would fail with "asyncio.run() cannot be called from a running event loop"."""
     missing = _browser_missing()
     if missing:
         pytest.skip(f"{SKIP_PREFIX}{missing}")

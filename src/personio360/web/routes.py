@@ -63,6 +63,11 @@ def _page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+#: what a refused form (a missing, stale or forged CSRF token) says, wherever it is refused
+CSRF_REFUSED = ("This form was not sent by this page, or it expired: nothing was changed. Go back, "
+                "reload the page, and try again.")
+
+
 def _action(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """A POST that changes something: signed in, and the form's CSRF token is the session's."""
 
@@ -72,8 +77,7 @@ def _action(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         form = await request.form()
         if not check_csrf(session, form.get("csrf")):
             return site.render(request, session, "error.html", status_code=403, title="Refused",
-                               message="This form was not sent by this page, or it expired: nothing was "
-                               "changed. Go back, reload the page, and try again.")
+                               message=CSRF_REFUSED)
         assert session is not None
         if not session.admin:
             return RedirectResponse("/signin", status_code=303)
@@ -133,8 +137,7 @@ async def signout(request: Request) -> Response:
     form = await request.form()
     if not check_csrf(session, form.get("csrf")):
         return gate.render(request, session, "error.html", status_code=403, title="Refused",
-                           message="This form was not sent by this page, or it expired: nothing was "
-                           "changed. Go back, reload the page, and try again.")
+                           message=CSRF_REFUSED)
     response = RedirectResponse("/signin", status_code=303)
     gate.codec.write(response, request, Session.new())
     return response

@@ -70,13 +70,20 @@ class DeploymentLimit:
         """Block until one more Personio call fits the deployment's budget."""
         self._admit(blocking=True)
 
-    def try_acquire(self) -> bool:
-        """Take one call of the budget if it fits now; never waits."""
-        return self._admit(blocking=False)
+    def try_acquire(self, patience: float = 0.2) -> bool:
+        """Take one call of the budget if it fits now: False when the window is full.
 
-    def _admit(self, *, blocking: bool) -> bool:
+        Waits up to ``patience`` seconds, not for the budget but for the table: the bucket
+        locks it ``NOWAIT`` for each admission, so a lock held at that instant by another
+        admission or by the bucket's own leak thread would read as a refusal."""
         try:
-            return bool(self._limiter.try_acquire(self.name, blocking=blocking))
+            return self._admit(blocking=True, timeout=patience)
+        except TimeoutError:
+            return False
+
+    def _admit(self, *, blocking: bool, timeout: float = -1) -> bool:
+        try:
+            return bool(self._limiter.try_acquire(self.name, blocking=blocking, timeout=timeout))
         except (psycopg.OperationalError, PoolTimeout):
             raise _unreachable() from None
 

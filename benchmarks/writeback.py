@@ -31,6 +31,7 @@ from personio360.config import Settings
 from personio360.domain import Employee, Link
 from personio360.emulators.learning360 import Learning360Emulator
 from personio360.emulators.personio import (
+    DEFAULT_CLIENT_SECRET,
     DEFAULT_WRITE_CLIENT_ID,
     DEFAULT_WRITE_CLIENT_SECRET,
     PersonioEmulator,
@@ -92,7 +93,7 @@ def measure(employees: int = 10_000, new: int = 2_000) -> dict[str, Any]:
         reader = Learning360Client(lms_http, client_id=lms.client_id, client_secret=lms.client_secret,
                                    limiter=RateLimiter(None))
         people_reader = PersonioClient(read_http, client_id=personio.client_id,
-                                       client_secret="emulator-personio-secret", limiter=RateLimiter(None))
+                                       client_secret=DEFAULT_CLIENT_SECRET, limiter=RateLimiter(None))
         writer = PersonioWriter(write_http, client_id=DEFAULT_WRITE_CLIENT_ID,
                                 client_secret=DEFAULT_WRITE_CLIENT_SECRET, limiter=RateLimiter(None))
         store = open_store(f"sqlite:///{Path(tmp) / 'bench.db'}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from secrets import token_hex
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ except ImportError:  # tests/ is not on sys.path when this folder runs alone
     from openapi_check import OpenApiCheck
 
 CLIENT_ID = "test-360-client-id"
-CLIENT_SECRET = "test-360-client-secret-value"
+CLIENT_SECRET = f"test-360-{token_hex(12)}"  # made per run: no credential is written in the repository
 BULK_PREFIX = "/api/v2/bulk/"
 
 #: (base_url, *, client_secret=..., check_responses=True) -> a client; closed at teardown.

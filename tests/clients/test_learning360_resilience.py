@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -25,7 +26,6 @@ from personio360.learning360 import Learning360Client
 MakeClient = Callable[..., Learning360Client]
 MakeEmulator = Callable[..., Learning360Emulator]
 Serve = Callable[[object], RunningServer]
-SECRET = "test-360-client-secret-value"  # the conftest's credentials
 USERS = "^/api/v2/users$"
 USER_ID = "0123456789abcdef01234567"
 
@@ -82,7 +82,7 @@ def test_bad_credentials_are_an_auth_error_without_the_secret(
     emulator: Learning360Emulator, make_client: MakeClient
 ) -> None:
     """Wrong credentials: AuthError invalid_client, a hint naming the variables, no secret."""
-    wrong = "wrong-secret-value-123"
+    wrong = f"wrong-{token_hex(8)}"
     client = make_client(emulator.url, client_secret=wrong)
     with pytest.raises(AuthError) as caught:
         client.get_user(USER_ID)
@@ -92,7 +92,7 @@ def test_bad_credentials_are_an_auth_error_without_the_secret(
     assert "LEARNING360_CLIENT_SECRET" in error.hint
     for text in (str(error), repr(error), error.hint, repr(client), repr(client.auth)):
         assert wrong not in text
-        assert SECRET not in text
+        assert emulator.client_secret not in text
 
 
 def test_missing_scope_names_the_scope(make_emulator: MakeEmulator,
@@ -123,10 +123,10 @@ def test_tokens_are_redacted_and_absent_from_reprs(
     list(client.iter_groups())
     token = client.auth.token()
     assert redact(f"Authorization: {token}") == "Authorization: [redacted]"
-    assert redact(SECRET) == "[redacted]"
+    assert redact(emulator.client_secret) == "[redacted]"
     for text in (repr(client), repr(client.auth)):
         assert token not in text
-        assert SECRET not in text
+        assert emulator.client_secret not in text
 
 
 # --- retries --------------------------------------------------------------------------
@@ -256,13 +256,14 @@ def test_a_malformed_token_answer_does_not_leak_the_token(
     serve: Serve, make_client: MakeClient
 ) -> None:
     """A token answer without ``expires_in`` is MalformedResponse whose text has no token."""
+    leaky = token_hex(16)
     server = serve(_fake_api({"/api/v2/users": _raw("[]")},
-                             token={"access_token": "leaky-token-value"}))
+                             token={"access_token": leaky}))
     client = make_client(server.url, check=False)
     with pytest.raises(MalformedResponse) as caught:
         list(client.iter_users())
     assert "expires_in" in str(caught.value)
-    assert "leaky-token-value" not in str(caught.value)
+    assert leaky not in str(caught.value)
     assert caught.value.path == "/api/v2/oauth2/token"
 
 
@@ -301,10 +302,10 @@ def test_an_undocumented_error_body_is_malformed(serve: Serve, make_client: Make
 
 def test_connect_builds_and_closes_its_own_http_client(emulator: Learning360Emulator) -> None:
     """``connect`` owns its httpx client: usable at once, closed with the client."""
-    with Learning360Client.connect(emulator.url, "test-360-client-id", SECRET,
+    with Learning360Client.connect(emulator.url, "test-360-client-id", emulator.client_secret,
                                    rate_limit_factor=10.0) as client:
         assert [u.id for u in client.iter_users()] == [emulator.state.owner_id]
-        assert SECRET not in repr(client)
+        assert emulator.client_secret not in repr(client)
     with pytest.raises(RuntimeError):
         client.get_user(USER_ID)
 
@@ -324,7 +325,7 @@ def test_every_error_keeps_secrets_out(
     for error in errors:
         for text in (str(error), repr(error), error.hint or ""):
             assert token not in text
-            assert SECRET not in text
+            assert emulator.client_secret not in text
 
 
 def test_version_header_on_every_call_but_the_token_call(

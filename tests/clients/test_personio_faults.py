@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from secrets import token_hex
 
 import pytest
 from personio_fixtures import (
@@ -20,7 +21,7 @@ from personio_fixtures import (
 )
 
 from personio360.emulators.faults import Fault, FaultPlan
-from personio360.emulators.personio import PersonioEmulator
+from personio360.emulators.personio import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PersonioEmulator
 from personio360.errors import ApiUnavailable, AuthError, RateLimited
 from personio360.http.ratelimit import PERSONIO_LIMITS, RateLimiter
 from personio360.personio import PersonioClient
@@ -151,7 +152,7 @@ def test_bad_credentials_raise_auth_error_naming_the_settings(
     emulator: PersonioEmulator, clients: Clients
 ) -> None:
     """Wrong credentials are ``AuthError`` whose hint names both variables, without the secret."""
-    secret = "wrong-secret-Zq81"
+    secret = f"wrong-{token_hex(8)}"
     client = clients(emulator.url, Conformance(), client_secret=secret)
 
     with pytest.raises(AuthError) as caught:
@@ -191,8 +192,8 @@ def test_no_secret_or_token_in_reprs_or_errors(
     shown = " ".join([repr(personio), repr(personio.auth), repr(personio.auth.token()),
                       str(caught.value), repr(caught.value), str(caught.value.hint)])
     assert token not in shown
-    assert "emulator-personio-secret" not in shown
-    assert "emulator-personio-client" not in shown  # the client id is masked
+    assert DEFAULT_CLIENT_SECRET not in shown
+    assert DEFAULT_CLIENT_ID not in shown  # the client id is masked
 
 
 def test_fault_plan_given_to_the_emulator_applies(no_waits: None, clients: Clients) -> None:

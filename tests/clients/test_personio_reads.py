@@ -18,7 +18,7 @@ from personio_fixtures import (
 )
 
 from personio360.domain import AttributeInfo
-from personio360.emulators.personio import PersonioEmulator
+from personio360.emulators.personio import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PersonioEmulator
 from personio360.errors import NotFound
 from personio360.personio import EmployeeSource, PersonioClient
 
@@ -202,6 +202,6 @@ def test_connect_builds_its_own_client_and_accepts_the_v1_server_url(
     emulator.state.hire(first_name="Kim")
     for base_url in (emulator.url, emulator.url + "/v1/"):
         with PersonioClient.connect(
-            base_url, "emulator-personio-client", "emulator-personio-secret", timeout=5.0
+            base_url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, timeout=5.0
         ) as client:
             assert [e.first_name for e in client.iter_employees()] == ["Kim"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
-from conftest import MakeClient
 
 from personio360.emulators.learning360 import Learning360Emulator
 from personio360.emulators.personio import (
@@ -19,7 +18,11 @@ from personio360.emulators.personio import (
 )
 from personio360.errors import AuthError, NotFound, Rejected
 from personio360.http.ratelimit import RateLimiter
+from personio360.learning360 import Learning360Client
 from personio360.personio.writer import PersonioWriter
+
+# as in the other client tests: not from conftest, a module name another folder's conftest can take
+MakeClient = Callable[..., Learning360Client]
 
 
 def test_path_stats_follow_every_page_with_the_filters(emulator: Learning360Emulator,

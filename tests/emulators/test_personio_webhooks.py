@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import Receiver
 
-from personio360.emulators.personio import PersonioEmulator
+from personio360.emulators.personio import DEFAULT_CLIENT_SECRET, PersonioEmulator
 from personio360.emulators.personio.webhooks import employment_id
 
 ALL_EVENTS = ["person.created", "person.updated", "person.deleted", "employment.created",
@@ -36,7 +36,7 @@ def api(personio: PersonioEmulator) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=personio.url) as client:
         token = client.post("/v2/auth/token", data={
             "grant_type": "client_credentials", "client_id": personio.client_id,
-            "client_secret": "emulator-personio-secret"}).json()["access_token"]
+            "client_secret": DEFAULT_CLIENT_SECRET}).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {token}"
         yield client
 
@@ -68,7 +68,7 @@ def test_v2_token_answers_the_documented_fields(personio: PersonioEmulator) -> N
     """A form body with the v1 credentials gets access_token, token_type, expires_in, scope."""
     response = httpx.post(f"{personio.url}/v2/auth/token", data={
         "grant_type": "client_credentials", "client_id": personio.client_id,
-        "client_secret": "emulator-personio-secret", "scope": "personio:webhooks:read"})
+        "client_secret": DEFAULT_CLIENT_SECRET, "scope": "personio:webhooks:read"})
     body = response.json()
     assert response.status_code == 200
     assert body["access_token"].startswith("papi-")
@@ -86,7 +86,7 @@ def test_v2_token_refusals_are_oauth_problems(personio: PersonioEmulator, form: 
                                               error: str) -> None:
     """Wrong credentials, grant or scope: 400 application/problem+json with the OAuth code."""
     data = {"grant_type": "client_credentials", "client_id": personio.client_id,
-            "client_secret": "emulator-personio-secret", **form}
+            "client_secret": DEFAULT_CLIENT_SECRET, **form}
     response = httpx.post(f"{personio.url}/v2/auth/token", data=data)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -98,7 +98,7 @@ def test_v2_token_wants_a_form_body(personio: PersonioEmulator) -> None:
     """A JSON body is an invalid_request (the endpoint is form-encoded only)."""
     response = httpx.post(f"{personio.url}/v2/auth/token", json={
         "grant_type": "client_credentials", "client_id": personio.client_id,
-        "client_secret": "emulator-personio-secret"})
+        "client_secret": DEFAULT_CLIENT_SECRET})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -111,13 +111,13 @@ def test_webhooks_need_a_v2_bearer_token_with_the_scope(personio: PersonioEmulat
     base = personio.url
     assert httpx.get(f"{base}/v2/webhooks").status_code == 401
     v1 = httpx.post(f"{base}/v1/auth", json={"client_id": personio.client_id,
-                                             "client_secret": "emulator-personio-secret"})
+                                             "client_secret": DEFAULT_CLIENT_SECRET})
     v1_token = v1.json()["data"]["token"]
     assert httpx.get(f"{base}/v2/webhooks",
                      headers={"Authorization": f"Bearer {v1_token}"}).status_code == 401
     narrow = httpx.post(f"{base}/v2/auth/token", data={
         "grant_type": "client_credentials", "client_id": personio.client_id,
-        "client_secret": "emulator-personio-secret", "scope": "personio:persons:read"})
+        "client_secret": DEFAULT_CLIENT_SECRET, "scope": "personio:persons:read"})
     headers = {"Authorization": f"Bearer {narrow.json()['access_token']}"}
     response = httpx.get(f"{base}/v2/webhooks", headers=headers)
     assert response.status_code == 403

@@ -14,6 +14,7 @@ from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -27,8 +28,9 @@ from personio360.sync.operations import DeleteUser, EmployeeError, Operation
 from personio360.sync.report import Outcome, RunReport
 
 SMTP_USER = "alerts"
-SMTP_PASSWORD = "smtp-Okapi-9c3e51b7d2"  # distinctive: the secret scans look for it
-HOOK_TOKEN = "hook-Tapir-84d1c0e6a2f3"
+# distinctive, for the secret scans to look for; made per run: none is written in the repository
+SMTP_PASSWORD = f"smtp-Okapi-{token_hex(5)}"
+HOOK_TOKEN = f"hook-Tapir-{token_hex(6)}"
 GROUP = "a" * 24
 T0 = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
 

@@ -4,6 +4,7 @@ and the file line, before any call to either API and before the state store is c
 from __future__ import annotations
 
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_groups_not_a_list(tmp_path: Path) -> None:
 @pytest.mark.parametrize("key", ["client_secret", "client_id", "api_token", "password"])
 def test_a_secret_written_in_the_toml_is_refused_and_never_echoed(tmp_path: Path, key: str) -> None:
     """Secrets belong in the environment or .env; the value never appears in the message."""
-    secret = "s3cr3t-Value-Never-Shown-0042"
+    secret = f"never-shown-{token_hex(8)}"
     text = refused(
         tmp_path,
         BASE.replace(
@@ -234,7 +235,7 @@ def test_missing_credentials_name_every_variable(tmp_path: Path) -> None:
 
 def test_the_cli_exits_2_with_error_and_fix_lines(tmp_path: Path) -> None:
     """Through the CLI: exit 2, the problem and its fix on stderr, no traceback, no store."""
-    secret = "s3cr3t-Value-Never-Shown-0042"
+    secret = f"never-shown-{token_hex(8)}"
     path = write(tmp_path, BASE.replace("[safety]", f'[safety]\nclient_secret = "{secret}"'))
 
     result = cli(None, "sync", "--config", str(path), cwd=tmp_path)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 from notify.conftest import ENVIRON as NOTIFY_ENVIRON  # the SMTP password, a webhook token
@@ -20,8 +21,9 @@ from personio360.store import open_store
 
 from .conftest import MakeSandbox, cli
 
-PERSONIO = {"client_id": "pid-Quokka-7f3a91c2", "client_secret": "psec-Narwhal-e4b2c8d1f0a9"}
-LMS = {"client_id": "lid-Pangolin-5d6e7f80", "client_secret": "lsec-Axolotl-0b1c2d3e4f55"}
+# distinctive, and made per run: no credential is written in the repository
+PERSONIO = {"client_id": f"pid-Quokka-{token_hex(4)}", "client_secret": f"psec-Narwhal-{token_hex(6)}"}
+LMS = {"client_id": f"lid-Pangolin-{token_hex(4)}", "client_secret": f"lsec-Axolotl-{token_hex(6)}"}
 
 
 class TokenTap:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 
@@ -55,9 +56,11 @@ every = "30m"
 
 SECRET_MESSAGE = ("secrets must not be written in the config file; set them in the environment "
                   "or a .env file instead")
+P_SECRET, L_SECRET = f"p-{token_hex(8)}", f"l-{token_hex(8)}"  # made per run: none is committed
+P_TOML, PASSWORD_TOML = f"p-in-toml-{token_hex(8)}", f"pw-in-toml-{token_hex(8)}"
 CREDENTIALS = {
-    "PERSONIO_CLIENT_ID": "p-id", "PERSONIO_CLIENT_SECRET": "p-secret-value",
-    "LEARNING360_CLIENT_ID": "l-id", "LEARNING360_CLIENT_SECRET": "l-secret-value",
+    "PERSONIO_CLIENT_ID": "p-id", "PERSONIO_CLIENT_SECRET": P_SECRET,
+    "LEARNING360_CLIENT_ID": "l-id", "LEARNING360_CLIENT_SECRET": L_SECRET,
 }
 
 
@@ -135,11 +138,11 @@ colour = "blue"
 
 [personio]
 base_url = "ftp://x"
-client_secret = "s3cr3t-in-toml"
+client_secret = "<secret>"
 
 [learning360]
 connector_admin_email = "not-an-email"
-api_token = "tok-in-toml"
+api_token = "<token>"
 
 [[groups]]
 id = "xyz"
@@ -161,7 +164,7 @@ leavers = "archive"
 
 [schedule]
 every = "often"
-"""
+""".replace("<secret>", token_hex(8)).replace("<token>", token_hex(8))
 
 
 def test_every_problem_is_reported_at_once_with_key_and_line(tmp_path: Path) -> None:
@@ -199,15 +202,15 @@ def test_the_error_text_lists_each_problem_as_file_line_key(tmp_path: Path) -> N
 
 def test_secrets_in_the_toml_are_refused_and_never_echoed(tmp_path: Path) -> None:
     """SPEC §3: secrets never come from the TOML; the error names the key, not the value."""
-    path = write(tmp_path, """\
+    path = write(tmp_path, f"""\
         environment = "test"
         client_id = "top-level-id"
         [personio]
         client_id = "p-id-in-toml"
-        client_secret = "p-secret-in-toml"
+        client_secret = "{P_TOML}"
         [learning360]
         connector_admin_email = "a@b.example"
-        password = "hunter2-in-toml"
+        password = "{PASSWORD_TOML}"
         [[groups]]
         id = "64f1c2aaaaaaaaaaaaaaaaaa"
     """)
@@ -219,7 +222,7 @@ def test_secrets_in_the_toml_are_refused_and_never_echoed(tmp_path: Path) -> Non
         ("personio.client_secret", 5, SECRET_MESSAGE),
         ("learning360.password", 8, SECRET_MESSAGE),
     ]
-    for secret in ("top-level-id", "p-id-in-toml", "p-secret-in-toml", "hunter2-in-toml"):
+    for secret in ("top-level-id", "p-id-in-toml", P_TOML, PASSWORD_TOML):
         assert secret not in str(caught.value)
         assert secret not in repr(caught.value.problems)
 
@@ -420,9 +423,9 @@ def test_credentials_come_from_the_environment(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     creds = load_credentials(load_config(write(tmp_path, VALID)), CREDENTIALS)
     assert creds.personio_client_id.get_secret_value() == "p-id"
-    assert creds.learning360_client_secret.get_secret_value() == "l-secret-value"
-    assert "l-secret-value" not in repr(creds)
-    assert "p-secret-value" not in str(creds)
+    assert creds.learning360_client_secret.get_secret_value() == L_SECRET
+    assert L_SECRET not in repr(creds)
+    assert P_SECRET not in str(creds)
 
 
 def test_credentials_come_from_a_dotenv_beside_the_config(
@@ -436,7 +439,7 @@ def test_credentials_come_from_a_dotenv_beside_the_config(
     loaded = load_config(write(config_dir, VALID))
     creds = load_credentials(loaded, {"PERSONIO_CLIENT_ID": "from-env"})
     assert creds.personio_client_id.get_secret_value() == "from-env"
-    assert creds.personio_client_secret.get_secret_value() == "p-secret-value"
+    assert creds.personio_client_secret.get_secret_value() == P_SECRET
 
 
 def test_credentials_come_from_a_dotenv_in_the_working_directory(

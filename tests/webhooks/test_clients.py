@@ -15,7 +15,8 @@ from personio360.learning360 import Learning360Client
 from personio360.learning360.webhooks import Learning360Webhooks
 from personio360.personio.webhooks import PersonioWebhooks
 
-SECRET = "psec-Wombat-8d7c6b5a4f3e"
+SECRET = f"psec-Wombat-{token_hex(8)}"  # made per run: no credential is written in the repository
+WEBHOOK_TOKEN = f"pwt-{token_hex(8)}"
 Handler = Callable[[httpx.Request], httpx.Response]
 HOOK = {"id": "0b5f", "url": "https://sync.example.com/hooks/personio", "description": "personio360 (test)",
         "status": "ENABLED", "auth_type": "TOKEN", "enabled_events": ["person.created"]}
@@ -93,7 +94,7 @@ def test_a_single_webhook_may_come_inside_data() -> None:
     """Create answers 201 with the webhook bare or inside ``_data``; both are read."""
     client, _ = _personio({("POST", "/v2/webhooks"): _json(201, {"_data": HOOK})})
     created = client.create_webhook(url=HOOK["url"], description="personio360 (test)",  # type: ignore[arg-type]
-                                    enabled_events=["person.created"], token="pwt-secret-token-1")
+                                    enabled_events=["person.created"], token=WEBHOOK_TOKEN)
     assert created.id == "0b5f"
     assert created.enabled
 
@@ -128,7 +129,7 @@ def test_r14_a_create_that_failed_mid_way_is_sent_once() -> None:
     client, calls = _personio({("POST", "/v2/webhooks"): _json(503, {"errors": [{"title": "down"}]})})
     with pytest.raises(ApiUnavailable) as caught:
         client.create_webhook(url=HOOK["url"], description="d", enabled_events=["person.created"],  # type: ignore[arg-type]
-                              token="pwt-secret-token-1")
+                              token=WEBHOOK_TOKEN)
     assert caught.value.maybe_applied
     assert calls.count("POST /v2/webhooks") == 1
 

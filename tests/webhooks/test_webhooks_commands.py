@@ -4,6 +4,7 @@ emulators: outcomes are read from the emulators' state, and every CLI output is 
 from __future__ import annotations
 
 import time
+from secrets import token_hex
 
 from personio360.emulators.faults import Fault
 from personio360.emulators.learning360.app import ALL_SCOPES
@@ -255,7 +256,7 @@ def test_r17_token_rotation_is_sent_only_with_rotate_token(hooked: Hooked) -> No
     """A new PERSONIO_WEBHOOK_TOKEN reaches Personio on setup --rotate-token, not on plain setup."""
     hooked.cli("webhooks", "setup")
     hook_id = str(_personio_hooks(hooked)[0]["id"])
-    new = "pwt-Tapir-9a8b7c6d5e4f3a2b1c0d"
+    new = f"pwt-Tapir-{token_hex(10)}"
     hooked.write_secrets(token=new)
     plain = hooked.cli("webhooks", "setup", env={"PERSONIO_WEBHOOK_TOKEN_PREVIOUS": TOKEN})
     assert new not in plain.stdout + plain.stderr

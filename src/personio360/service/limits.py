@@ -68,7 +68,7 @@ class DeploymentLimit:
 
     def acquire(self) -> None:
         """Block until one more Personio call fits the deployment's budget."""
-        self._admit(blocking=True)
+        self._admit()
 
     def try_acquire(self, patience: float = 0.2) -> bool:
         """Take one call of the budget if it fits now: False when the window is full.
@@ -77,13 +77,13 @@ class DeploymentLimit:
         locks it ``NOWAIT`` for each admission, so a lock held at that instant by another
         admission or by the bucket's own leak thread would read as a refusal."""
         try:
-            return self._admit(blocking=True, timeout=patience)
+            return self._admit(timeout=patience)
         except TimeoutError:
             return False
 
-    def _admit(self, *, blocking: bool, timeout: float = -1) -> bool:
+    def _admit(self, timeout: float = -1) -> bool:
         try:
-            return bool(self._limiter.try_acquire(self.name, blocking=blocking, timeout=timeout))
+            return bool(self._limiter.try_acquire(self.name, blocking=True, timeout=timeout))
         except (psycopg.OperationalError, PoolTimeout):
             raise _unreachable() from None
 
